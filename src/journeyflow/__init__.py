@@ -1,0 +1,36 @@
+"""journeyflow: customer journeys from clickstream logs.
+
+Sessionise raw web/webshop events, assign touchpoints and journey phases, count
+funnels and drop-off, and attribute conversions to channels with heuristic, Markov
+and Shapley models.
+"""
+
+from ._version import __version__
+from .exceptions import (
+    DataError,
+    DataQualityWarning,
+    InputTypeError,
+    JourneyflowError,
+    JourneyflowWarning,
+    NotFittedError,
+    OptionError,
+    ReadError,
+    SchemaError,
+    SparseChainWarning,
+)
+from .journeys import Journeys
+
+__all__ = [
+    "DataError",
+    "DataQualityWarning",
+    "InputTypeError",
+    "Journeys",
+    "JourneyflowError",
+    "JourneyflowWarning",
+    "NotFittedError",
+    "OptionError",
+    "ReadError",
+    "SchemaError",
+    "SparseChainWarning",
+    "__version__",
+]

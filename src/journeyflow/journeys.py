@@ -1,0 +1,424 @@
+"""Journeys: the compact columnar container that attribution models read.
+
+A :class:`Journeys` holds many paths in CSR form: one flat array of integer touch
+codes and an offsets array, plus per-path conversion and null counts, conversion
+value and (optionally) touch times. A row (path) either stands for one person's
+journey (``conversions`` 0 or 1, ``nulls`` = 1 − conversions) or for an aggregated
+distinct path with counts (the ChannelAttribution "path file" shape).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._validation import check_frame, describe
+from .exceptions import DataError, InputTypeError, OptionError
+from .schema import resolve_columns
+
+__all__ = ["Journeys"]
+
+
+class Journeys:
+    """Paths of touches with their conversions, in compact CSR arrays.
+
+    Parameters
+    ----------
+    touches : array of int, shape (n_touches,)
+        Touch codes, each an index into ``channels``; paths are concatenated.
+    offsets : array of int, shape (n_paths + 1,)
+        ``touches[offsets[i]:offsets[i + 1]]`` is path ``i``; starts at 0, non-decreasing.
+    channels : sequence of str
+        Channel (touch) names; code ``k`` means ``channels[k]``. Names must be unique.
+    conversions : array of float, shape (n_paths,)
+        Conversions of each path (0/1 for single journeys, counts for aggregated paths).
+    nulls : array of float, shape (n_paths,), optional
+        Non-converting journeys each path stands for. Default ``1 - conversions``
+        clipped at 0 (single journeys).
+    value : array of float, shape (n_paths,), optional
+        Total conversion value of each path. Default: equal to ``conversions``.
+    times : array of int64 or datetime64, shape (n_touches,), optional
+        Time of each touch (ns since the epoch, UTC). Needed by time decay.
+    conversion_times : array of int64 or datetime64, shape (n_paths,), optional
+        Time of each path's conversion (NaT for null paths).
+    user_ids : array, shape (n_paths,), optional
+        The user each journey belongs to.
+    segments : DataFrame, optional
+        One row per path with segment columns (device, persona, ...).
+
+    Attributes
+    ----------
+    n_paths, n_touches, total_conversions, total_nulls, total_value
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> paths = pd.DataFrame({"path": ["a > b", "b"], "total_conversions": [3, 1],
+    ...                       "total_null": [7, 9]})
+    >>> jr = jf.Journeys.from_paths(paths)
+    >>> jr
+    Journeys(2 paths, 3 touches, 2 channels, 4 conversions, 16 nulls)
+    >>> jr.to_paths()
+        path  conversions  nulls  value
+    0  a > b          3.0    7.0    3.0
+    1      b          1.0    9.0    1.0
+    """
+
+    __slots__ = (
+        "_channels",
+        "conversion_times",
+        "conversions",
+        "nulls",
+        "offsets",
+        "segments",
+        "times",
+        "touches",
+        "user_ids",
+        "value",
+    )
+
+    def __init__(
+        self,
+        touches: Any,
+        offsets: Any,
+        channels: Sequence[str] | pd.Index,
+        conversions: Any,
+        nulls: Any = None,
+        value: Any = None,
+        times: Any = None,
+        conversion_times: Any = None,
+        user_ids: Any = None,
+        segments: pd.DataFrame | None = None,
+    ) -> None:
+        channels = pd.Index(channels, dtype=object)
+        if not channels.is_unique:
+            dup = channels[channels.duplicated()].tolist()[:5]
+            raise DataError(f"channels must be unique; {dup} appear more than once.")
+        offsets = np.asarray(offsets, dtype=np.int64)
+        n_channels = len(channels)
+        code_dtype = np.int16 if n_channels < 2**15 else np.int32
+        touches = np.asarray(touches)
+        if touches.dtype.kind not in "iu":
+            raise InputTypeError(f"touches must be integer codes; got dtype {touches.dtype}.")
+        touches = touches.astype(code_dtype, copy=False)
+        if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(touches):
+            raise DataError(
+                "offsets must start at 0, end at len(touches) and have one entry more than "
+                f"there are paths; got {len(offsets)} offsets ending at "
+                f"{offsets[-1] if len(offsets) else None} for {len(touches)} touches."
+            )
+        if np.any(np.diff(offsets) < 0):
+            raise DataError("offsets must be non-decreasing.")
+        if len(touches) and (touches.min() < 0 or touches.max() >= n_channels):
+            raise DataError(
+                f"touch codes must lie in [0, {n_channels}) to index channels; got codes from "
+                f"{touches.min()} to {touches.max()}."
+            )
+        n = len(offsets) - 1
+        conversions = self._per_path("conversions", conversions, n)
+        if nulls is None:
+            nulls = np.clip(1.0 - conversions, 0.0, None)
+        nulls = self._per_path("nulls", nulls, n)
+        value = conversions.copy() if value is None else self._per_path("value", value, n)
+        for name, arr in (("conversions", conversions), ("nulls", nulls)):
+            if np.any(~np.isfinite(arr)) or np.any(arr < 0):
+                raise DataError(f"{name} must be finite and >= 0 for every path.")
+        if np.any(~np.isfinite(value)):
+            raise DataError("value must be finite for every path (use 0 for no value).")
+        if times is not None:
+            times = _as_ns(times, "times")
+            if len(times) != len(touches):
+                raise DataError(f"times must have one entry per touch ({len(touches)}); got {len(times)}.")
+        if conversion_times is not None:
+            conversion_times = _as_ns(conversion_times, "conversion_times")
+            if len(conversion_times) != n:
+                raise DataError(f"conversion_times must have one entry per path ({n}); got {len(conversion_times)}.")
+        if user_ids is not None and len(user_ids) != n:
+            raise DataError(f"user_ids must have one entry per path ({n}); got {len(user_ids)}.")
+        if segments is not None and len(segments) != n:
+            raise DataError(f"segments must have one row per path ({n}); got {len(segments)}.")
+        self.touches = touches
+        self.offsets = offsets
+        self._channels = channels
+        self.conversions = conversions
+        self.nulls = nulls
+        self.value = value
+        self.times = times
+        self.conversion_times = conversion_times
+        self.user_ids = user_ids
+        self.segments = segments.reset_index(drop=True) if segments is not None else None
+
+    @staticmethod
+    def _per_path(name: str, values: Any, n: int) -> np.ndarray:
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.shape != (n,):
+            raise DataError(f"{name} must have one entry per path ({n}); got shape {arr.shape}.")
+        return arr
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def channels(self) -> pd.Index:
+        """Channel names; touch code ``k`` is ``channels[k]``."""
+        return self._channels
+
+    @property
+    def n_paths(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_touches(self) -> int:
+        return len(self.touches)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Number of touches of each path, shape (n_paths,)."""
+        return np.diff(self.offsets)
+
+    @property
+    def path_index(self) -> np.ndarray:
+        """The path each touch belongs to, shape (n_touches,)."""
+        return np.repeat(np.arange(self.n_paths, dtype=np.int64), self.lengths)
+
+    @property
+    def total_conversions(self) -> float:
+        return float(self.conversions.sum())
+
+    @property
+    def total_nulls(self) -> float:
+        return float(self.nulls.sum())
+
+    @property
+    def total_value(self) -> float:
+        return float(self.value.sum())
+
+    def __len__(self) -> int:
+        return self.n_paths
+
+    def __repr__(self) -> str:
+        return (
+            f"Journeys({self.n_paths:,} paths, {self.n_touches:,} touches, "
+            f"{len(self._channels):,} channels, {_num(self.total_conversions)} conversions, "
+            f"{_num(self.total_nulls)} nulls)"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(repr(self))}</pre>"
+
+    def take(self, paths: Any) -> Journeys:
+        """A new Journeys with only the given paths (indices or boolean mask), in that order."""
+        idx = np.asarray(paths)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        idx = idx.astype(np.int64)
+        lengths = self.lengths[idx]
+        offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        starts = self.offsets[idx]
+        # flat positions of the kept touches: start of own path + rank within path
+        pos = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+        return Journeys(
+            self.touches[pos],
+            offsets,
+            self._channels,
+            self.conversions[idx],
+            self.nulls[idx],
+            self.value[idx],
+            times=None if self.times is None else self.times[pos],
+            conversion_times=None if self.conversion_times is None else self.conversion_times[idx],
+            user_ids=None if self.user_ids is None else np.asarray(self.user_ids)[idx],
+            segments=None if self.segments is None else self.segments.iloc[idx],
+        )
+
+    # ------------------------------------------------------------- conversion
+    @classmethod
+    def from_paths(
+        cls,
+        df: pd.DataFrame,
+        *,
+        path: str = "path",
+        conversions: str = "total_conversions",
+        nulls: str | None = "total_null",
+        value: str | None = None,
+        sep: str = ">",
+    ) -> Journeys:
+        """Read aggregated paths in the ChannelAttribution format.
+
+        Parameters
+        ----------
+        df : DataFrame
+            One row per distinct path.
+        path : str, default "path"
+            Column with paths such as ``"search > email > direct"``.
+        conversions : str, default "total_conversions"
+            Column with the number of conversions of the path.
+        nulls : str or None, default "total_null"
+            Column with the number of journeys on the path that did not convert.
+            None means 0 for every path.
+        value : str or None
+            Column with the total conversion value of the path. None: value equals
+            conversions (each conversion is worth 1).
+        sep : str, default ">"
+            Separator between touches. White space around names is removed.
+
+        Returns
+        -------
+        Journeys
+            Paths in input order; channels are numbered in order of first appearance.
+            Touch times are not known, so time decay cannot run on the result.
+
+        Raises
+        ------
+        SchemaError
+            A named column is missing.
+        DataError
+            A path is empty or has an empty touch (e.g. ``"a >> b"``), or a count is
+            negative or missing.
+
+        Examples
+        --------
+        >>> import pandas as pd, journeyflow as jf
+        >>> df = pd.DataFrame({"path": ["seo > email", "email"], "conv": [2, 1]})
+        >>> jf.Journeys.from_paths(df, conversions="conv", nulls=None).channels.tolist()
+        ['seo', 'email']
+        """
+        check_frame("df", df)
+        if not isinstance(sep, str) or not sep:
+            raise OptionError(f"sep must be a non-empty string such as '>'; got {describe(sep)}.")
+        names = {"path": path, "conversions": conversions}
+        if nulls is not None:
+            names["nulls"] = nulls
+        if value is not None:
+            names["value"] = value
+        resolve_columns(df, names, required=list(names), what="path table")
+        arr = pa.array(df[path].astype(object).where(df[path].notna(), None), type=pa.large_string())
+        if arr.null_count:
+            bad = int(np.flatnonzero(pd.isna(df[path].to_numpy()))[0])
+            raise DataError(f"Column {path!r} has a missing path at row {bad}; drop or fill it.")
+        parts = pc.split_pattern(arr, pattern=sep)
+        flat = pc.utf8_trim_whitespace(parts.flatten())
+        empty = pc.equal(pc.utf8_length(flat), 0)
+        if pc.any(empty).as_py():
+            first_touch = int(np.flatnonzero(empty.to_numpy(zero_copy_only=False))[0])
+            list_offsets = parts.offsets.to_numpy()
+            row = int(np.searchsorted(list_offsets, first_touch, side="right") - 1)
+            raise DataError(
+                f"Column {path!r} row {row} has an empty touch: {df[path].iloc[row]!r}. "
+                f"Paths must look like 'a {sep} b'; check the separator (sep={sep!r})."
+            )
+        encoded = pc.dictionary_encode(flat).combine_chunks() if isinstance(flat, pa.ChunkedArray) else pc.dictionary_encode(flat)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        channels = encoded.dictionary.to_pylist()
+        offsets = parts.offsets.to_numpy().astype(np.int64)
+        conv = _counts(df, conversions)
+        nul = _counts(df, nulls) if nulls is not None else np.zeros(len(df))
+        val = _numeric(df, value) if value is not None else None
+        return cls(codes, offsets, channels, conv, nul, val)
+
+    def to_paths(self, *, sep: str = " > ", aggregate: bool = True) -> pd.DataFrame:
+        """The paths as a table in the ChannelAttribution format.
+
+        Parameters
+        ----------
+        sep : str, default " > "
+            Separator written between touches.
+        aggregate : bool, default True
+            Sum identical paths into one row (in order of first appearance).
+
+        Returns
+        -------
+        DataFrame
+            ``path`` (str), ``conversions``, ``nulls``, ``value`` (float64).
+
+        Raises
+        ------
+        DataError
+            A channel name contains ``sep`` (the path could not be read back); the
+            message names the channel and suggests another separator.
+        """
+        stripped = sep.strip() or sep
+        clash = [c for c in self._channels if stripped in str(c)]
+        if clash:
+            raise DataError(
+                f"Channel {clash[0]!r} contains the separator {stripped!r}, so the path could "
+                f"not be read back. Pass another sep, such as sep=' | '."
+            )
+        names = pa.array([str(c) for c in self._channels], type=pa.large_string())
+        flat = names.take(pa.array(self.touches.astype(np.int64)))
+        lists = pa.LargeListArray.from_arrays(pa.array(self.offsets), flat)
+        joined = pc.binary_join(lists, pa.scalar(sep, type=pa.large_string()))
+        out = pd.DataFrame(
+            {
+                "path": np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object),
+                "conversions": self.conversions,
+                "nulls": self.nulls,
+                "value": self.value,
+            }
+        )
+        if aggregate:
+            out = out.groupby("path", sort=False, as_index=False).sum()
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per touch.
+
+        Returns
+        -------
+        DataFrame
+            ``journey`` (int64 path index), ``position`` (int64, 0 = first touch),
+            ``touch`` (categorical of channel names), ``time`` (datetime64[ns, UTC], when
+            known), ``converted`` (bool: the journey has a conversion), ``user_id`` (when
+            known).
+        """
+        pidx = self.path_index
+        position = np.arange(self.n_touches, dtype=np.int64) - self.offsets[:-1][pidx]
+        data: dict[str, Any] = {
+            "journey": pidx,
+            "position": position,
+            "touch": pd.Categorical.from_codes(self.touches.astype(np.int64), categories=self._channels),
+        }
+        if self.times is not None:
+            data["time"] = pd.to_datetime(self.times, utc=True)
+        data["converted"] = (self.conversions > 0)[pidx]
+        if self.user_ids is not None:
+            data["user_id"] = np.asarray(self.user_ids)[pidx]
+        return pd.DataFrame(data)
+
+
+def _num(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:,.2f}"
+
+
+def _as_ns(values: Any, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        return arr.astype("datetime64[ns]").view(np.int64)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if isinstance(values, (pd.Series, pd.Index)) and isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").to_numpy().astype("datetime64[ns]").view(np.int64)  # type: ignore[union-attr]
+    raise InputTypeError(f"{name} must be datetime64 or int64 nanoseconds; got dtype {arr.dtype}.")
+
+
+def _numeric(df: pd.DataFrame, column: str) -> np.ndarray:
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        raise DataError(
+            f"Column {column!r} must be numeric; row {int(bad[0])} has {df[column].iloc[bad[0]]!r}."
+        )
+    return values
+
+
+def _counts(df: pd.DataFrame, column: str) -> np.ndarray:
+    values = _numeric(df, column)
+    bad = np.flatnonzero(values < 0)
+    if len(bad):
+        raise DataError(f"Column {column!r} must be >= 0; row {int(bad[0])} has {values[bad[0]]!r}.")
+    return values
