@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 #: A duration with a unit: ``"30min"``, ``"7D"`` or a :class:`pandas.Timedelta`.
-DurationLike = Union[str, pd.Timedelta]
+DurationLike = Union[str, pd.Timedelta]  # noqa: UP007
 #: Maps canonical column names (``"user_id"``) to the user's own (``"visitor"``).
 ColumnMap = Mapping[str, str]
 #: Anything :func:`journeyflow.read_events` accepts.
-FrameOrPath = Union[pd.DataFrame, "pa.Table", str, os.PathLike]  # type: ignore[type-arg]
+FrameOrPath = Union[pd.DataFrame, "pa.Table", str, os.PathLike]  # type: ignore[type-arg]  # noqa: UP007

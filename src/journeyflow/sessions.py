@@ -1,0 +1,342 @@
+"""Sessionisation: split each user's events into visits (sessions).
+
+The whole computation runs on sorted integer arrays: one stable sort by
+(user code, time, input position), boolean "new session" flags from vectorised
+comparisons, and a cumulative sum that numbers the sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._encode import boundaries, factorize_sorted, sort_order, time_ns
+from ._typing import DurationLike
+from ._validation import check_duration, check_frame, describe
+from .exceptions import DataError, InputTypeError
+from .schema import CAMPAIGN_COLUMNS, resolve_columns
+
+__all__ = ["sessionize", "sessions"]
+
+
+def sessionize(
+    events: pd.DataFrame,
+    *,
+    timeout: DurationLike = "30min",
+    max_duration: DurationLike | None = None,
+    split_on_campaign: bool = False,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Add a ``session_id`` that groups each user's events into sessions.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Validated events (see :func:`journeyflow.validate_events`) with ``user_id``
+        (str, int or categorical) and ``timestamp`` (datetime64, naive = UTC). Need not
+        be sorted.
+    timeout : str or Timedelta, default "30min"
+        Inactivity that ends a session: a new session starts where the gap to the
+        user's previous event is **strictly greater** than ``timeout``.
+    max_duration : str or Timedelta, optional
+        Longest session: a new session starts at the first event more than
+        ``max_duration`` after the session's first event.
+    split_on_campaign : bool, default False
+        Start a new session where an event carries a campaign (``utm_source``,
+        ``utm_medium``, ``utm_campaign``; any of them non-null) different from the
+        session's current one.
+    columns : dict, optional
+        Canonical name -> your column name, e.g. ``{"user_id": "visitor"}``.
+
+    Returns
+    -------
+    DataFrame
+        A new frame with every input row and column, in input order and with the
+        input's index, plus ``session_id`` (int64). The caller's frame is not changed;
+        an existing ``session_id`` column is replaced.
+
+    Raises
+    ------
+    SchemaError
+        ``user_id`` or ``timestamp`` is missing (the message lists the columns present).
+    DataError
+        ``user_id`` or ``timestamp`` has missing values; run
+        :func:`journeyflow.validate_events` first to reject them with reasons.
+    OptionError
+        ``timeout`` or ``max_duration`` is not a positive duration.
+
+    Notes
+    -----
+    Events are ordered per user by timestamp; ties keep input order. Session ids are
+    numbered 0, 1, ... in order of (user id value, session start), so the numbering does
+    not depend on the input's row order.
+
+    With ``split_on_campaign``, a session's campaign is the last non-null campaign seen
+    since the last inactivity split (a campaign-less event, e.g. a direct page view,
+    does not end a session). Campaign splits are applied before ``max_duration`` splits,
+    and the maximum duration is measured from the start of each resulting session.
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> ev = pd.DataFrame({
+    ...     "user_id": ["a", "a", "a", "b"],
+    ...     "timestamp": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 10:20",
+    ...                                  "2026-01-01 11:00", "2026-01-01 10:00"], utc=True),
+    ...     "event": ["view", "cart", "view", "view"]})
+    >>> jf.sessionize(ev, timeout="30min")["session_id"].tolist()
+    [0, 0, 1, 2]
+    """
+    check_frame("events", events)
+    gap = check_duration("timeout", timeout)
+    assert gap is not None
+    longest = check_duration("max_duration", max_duration, allow_none=True)
+    if not isinstance(split_on_campaign, (bool, np.bool_)):
+        raise InputTypeError(f"split_on_campaign must be True or False; got {describe(split_on_campaign)}.")
+    optional = CAMPAIGN_COLUMNS if split_on_campaign else ()
+    names = resolve_columns(events, columns, required=("user_id", "timestamp"), optional=optional)
+
+    session = _session_codes(
+        events,
+        names,
+        timeout_ns=gap.value,
+        max_duration_ns=None if longest is None else longest.value,
+        split_on_campaign=bool(split_on_campaign),
+    )
+    out = events.copy(deep=False)
+    out[names.get("session_id", "session_id")] = session
+    return out
+
+
+def _user_time(events: pd.DataFrame, names: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """User codes (int64) and times (int64 ns) with clear errors for missing values."""
+    user = events[names["user_id"]]
+    n_null = int(user.isna().sum())
+    if n_null:
+        raise DataError(
+            f"Column {names['user_id']!r} (user_id) has {n_null:,} missing values. Run "
+            "jf.validate_events(...) first: it rejects such rows with a reason."
+        )
+    ts = events[names["timestamp"]]
+    if ts.dtype.kind != "M" and not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        raise InputTypeError(
+            f"Column {names['timestamp']!r} (timestamp) must be datetime64; got dtype {ts.dtype}. "
+            "Parse it with jf.validate_events(...) (ISO strings, epoch seconds or milliseconds)."
+        )
+    n_nat = int(ts.isna().sum())
+    if n_nat:
+        raise DataError(
+            f"Column {names['timestamp']!r} (timestamp) has {n_nat:,} missing values (NaT). Run "
+            "jf.validate_events(...) first: it rejects such rows with a reason."
+        )
+    codes, _ = factorize_sorted(user)
+    return codes, time_ns(ts)
+
+
+def _campaign_codes(events: pd.DataFrame, names: Mapping[str, str]) -> np.ndarray | None:
+    """One int64 code per row for the (source, medium, campaign) triple; -1 where all are null."""
+    present = [names[c] for c in CAMPAIGN_COLUMNS if c in names]
+    if not present:
+        return None
+    combined = np.zeros(len(events), dtype=np.int64)
+    any_set = np.zeros(len(events), dtype=bool)
+    for col in present:
+        codes, uniques = pd.factorize(events[col], use_na_sentinel=True)
+        any_set |= codes >= 0
+        combined = combined * (len(uniques) + 1) + (codes.astype(np.int64) + 1)
+    combined[~any_set] = -1
+    return combined
+
+
+def _session_codes(
+    events: pd.DataFrame,
+    names: Mapping[str, str],
+    *,
+    timeout_ns: int,
+    max_duration_ns: int | None,
+    split_on_campaign: bool,
+) -> np.ndarray:
+    """Session ids in input row order (int64), numbered by (user value, start time)."""
+    n = len(events)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    user, t = _user_time(events, names)
+    order = sort_order(user, t)
+    # u, ts: (n,) int64, sorted by (user, time, input position)
+    u = user[order]
+    del user
+    ts = t[order]
+    del t
+    new = boundaries(u)
+    del u
+    np.logical_or(new[1:], np.diff(ts) > timeout_ns, out=new[1:])
+    if split_on_campaign:
+        camp = _campaign_codes(events, names)
+        if camp is not None:
+            _split_on_campaign(new, camp[order])
+    if max_duration_ns is not None:
+        _split_on_duration(new, ts, max_duration_ns)
+    sid_sorted = np.cumsum(new, dtype=np.int64)
+    sid_sorted -= 1
+    session = np.empty(n, dtype=np.int64)
+    session[order] = sid_sorted
+    return session
+
+
+def _split_on_campaign(new: np.ndarray, camp: np.ndarray) -> None:
+    """Mark (in place) events whose campaign differs from the session's current campaign.
+
+    ``camp`` is in sorted order, -1 where an event carries no campaign. The campaign in
+    force at an event is the last non-null campaign before it since the last inactivity
+    split (-1 if none); a campaign-less event never splits.
+    """
+    idx = np.arange(len(new), dtype=np.int64)
+    # anchor[i]: last row <= i that carries a campaign or starts a segment
+    anchor = np.where((camp >= 0) | new, idx, 0)
+    np.maximum.accumulate(anchor, out=anchor)
+    in_force = np.empty_like(camp)
+    in_force[0] = -1
+    in_force[1:] = camp[anchor[:-1]]
+    new |= (camp >= 0) & (camp != in_force)
+
+
+def _split_on_duration(new: np.ndarray, ts: np.ndarray, max_ns: int) -> None:
+    """Mark (in place) new sessions so that no session lasts more than ``max_ns``.
+
+    Works in rounds over all sessions at once: each round moves every session's
+    frontier to its first event more than ``max_ns`` after the frontier's time, found by
+    a vectorised binary search inside the session. Rounds = the largest number of
+    splits in one session; work per round is proportional to the sessions still split.
+    """
+    starts = np.flatnonzero(new)
+    ends = np.empty_like(starts)
+    ends[:-1] = starts[1:]
+    ends[-1] = len(new)
+    long = ts[ends - 1] - ts[starts] > max_ns  # only these sessions need work
+    frontier, limit = starts[long], ends[long]
+    while len(frontier):
+        target = ts[frontier] + max_ns
+        lo, hi = frontier + 1, limit.copy()
+        # first index in [lo, hi) with ts > target (hi when none): ts sorted within a session
+        while True:
+            active = lo < hi
+            if not active.any():
+                break
+            mid = (lo + hi) // 2
+            mid_safe = np.minimum(mid, len(ts) - 1)
+            after = ts[mid_safe] > target
+            hi = np.where(active & after, mid, hi)
+            lo = np.where(active & ~after, mid + 1, lo)
+        inside = lo < limit
+        frontier, limit = lo[inside], limit[inside]
+        new[frontier] = True
+
+
+def sessions(
+    events: pd.DataFrame,
+    *,
+    conversion: str | list[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """One row per session, from events that carry ``session_id``.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Output of :func:`sessionize`.
+    conversion : str or list of str, optional
+        Event name(s) that count as a conversion; adds ``converted`` (bool) and
+        ``n_conversions`` (int64).
+    columns : dict, optional
+        Canonical name -> your column name.
+
+    Returns
+    -------
+    DataFrame
+        Sorted by ``session_id``, with columns:
+
+        - ``session_id`` (int64), ``user_id`` (the input's dtype)
+        - ``start``, ``end`` (datetime64[ns, UTC]): first and last event
+        - ``duration`` (timedelta64[ns]), ``n_events`` (int64)
+        - ``landing_event``: the first event's name; ``landing_page`` when ``page`` (or
+          ``url``) is present
+        - ``utm_source``, ``utm_medium``, ``utm_campaign``, ``referrer``, ``channel``: of
+          the first event, each when present in the input
+        - ``revenue`` (float64): sum over the session, when present
+        - ``converted`` (bool), ``n_conversions`` (int64): when ``conversion`` is given
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"],
+    ...                    "timestamp": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 10:05",
+    ...                                                 "2026-01-01 10:00"], utc=True),
+    ...                    "event": ["view", "purchase", "view"]})
+    >>> ss = jf.sessions(jf.sessionize(ev), conversion="purchase")
+    >>> ss[["session_id", "user_id", "n_events", "converted"]]
+       session_id user_id  n_events  converted
+    0           0       a         2       True
+    1           1       b         1      False
+    """
+    check_frame("events", events)
+    names = resolve_columns(
+        events,
+        columns,
+        required=("user_id", "timestamp", "event", "session_id"),
+        optional=("page", "url", "utm_source", "utm_medium", "utm_campaign", "referrer", "channel", "revenue"),
+    )
+    sid = events[names["session_id"]].to_numpy()
+    if sid.dtype.kind not in "iu":
+        raise InputTypeError(
+            f"Column {names['session_id']!r} (session_id) must be integer codes as jf.sessionize "
+            f"writes them; got dtype {sid.dtype}."
+        )
+    if len(events) == 0:
+        raise DataError("events is empty: there are no sessions to describe.")
+    t = time_ns(events[names["timestamp"]])
+    order = sort_order(sid.astype(np.int64) - int(sid.min()), t)
+    s_sorted = sid[order]
+    first_mask = boundaries(s_sorted)
+    first = order[first_mask]
+    starts = np.flatnonzero(first_mask)
+    last = order[np.r_[starts[1:] - 1, len(order) - 1]]
+    counts = np.diff(np.r_[starts, len(order)])
+
+    def at(col: str, rows: np.ndarray) -> Any:
+        return events[col].iloc[rows].to_numpy()
+
+    ts = events[names["timestamp"]]
+    start = ts.iloc[first].reset_index(drop=True)
+    end = ts.iloc[last].reset_index(drop=True)
+    if not isinstance(start.dtype, pd.DatetimeTZDtype):
+        start, end = start.dt.tz_localize("UTC"), end.dt.tz_localize("UTC")
+    out = pd.DataFrame(
+        {
+            "session_id": s_sorted[starts].astype(np.int64),
+            "user_id": events[names["user_id"]].iloc[first].reset_index(drop=True),
+            "start": start.astype("datetime64[ns, UTC]"),
+            "end": end.astype("datetime64[ns, UTC]"),
+        }
+    )
+    out["duration"] = out["end"] - out["start"]
+    out["n_events"] = counts.astype(np.int64)
+    out["landing_event"] = at(names["event"], first)
+    page = names.get("page", names.get("url"))
+    if page is not None:
+        out["landing_page"] = at(page, first)
+    for col in ("utm_source", "utm_medium", "utm_campaign", "referrer", "channel"):
+        if col in names:
+            out[col] = events[names[col]].iloc[first].reset_index(drop=True)
+    if "revenue" in names:
+        rev = pd.to_numeric(events[names["revenue"]], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        out["revenue"] = np.add.reduceat(np.nan_to_num(rev[order]), starts)
+    if conversion is not None:
+        targets = [conversion] if isinstance(conversion, str) else list(conversion)
+        is_conv = events[names["event"]].isin(targets).to_numpy()[order]
+        n_conv = np.add.reduceat(is_conv.astype(np.int64), starts)
+        out["n_conversions"] = n_conv
+        out["converted"] = n_conv > 0
+    return out
