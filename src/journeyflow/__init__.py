@@ -19,18 +19,21 @@ from .exceptions import (
     SparseChainWarning,
 )
 from .journeys import Journeys
+from .sessions import sessionize, sessions
 
 __all__ = [
     "DataError",
     "DataQualityWarning",
     "InputTypeError",
-    "Journeys",
     "JourneyflowError",
     "JourneyflowWarning",
+    "Journeys",
     "NotFittedError",
     "OptionError",
     "ReadError",
     "SchemaError",
     "SparseChainWarning",
     "__version__",
+    "sessionize",
+    "sessions",
 ]

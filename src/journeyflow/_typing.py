@@ -16,4 +16,4 @@ DurationLike = Union[str, pd.Timedelta]  # noqa: UP007
 #: Maps canonical column names (``"user_id"``) to the user's own (``"visitor"``).
 ColumnMap = Mapping[str, str]
 #: Anything :func:`journeyflow.read_events` accepts.
-FrameOrPath = Union[pd.DataFrame, "pa.Table", str, os.PathLike]  # type: ignore[type-arg]  # noqa: UP007
+FrameOrPath = Union[pd.DataFrame, "pa.Table", str, os.PathLike]  # type: ignore[type-arg]
