@@ -18,7 +18,9 @@ from .exceptions import (
     SchemaError,
     SparseChainWarning,
 )
+from .config import ReportConfig
 from .journeys import Journeys
+from .report import ReportResult, run_report
 from .sessions import sessionize, sessions
 
 __all__ = [
@@ -31,9 +33,12 @@ __all__ = [
     "NotFittedError",
     "OptionError",
     "ReadError",
+    "ReportConfig",
+    "ReportResult",
     "SchemaError",
     "SparseChainWarning",
     "__version__",
+    "run_report",
     "sessionize",
     "sessions",
 ]

@@ -1,0 +1,1110 @@
+"""The batch report: run the whole pipeline and write tables, charts and report.html.
+
+:func:`run_report` reads and validates events, sessionises them, assigns channels,
+touchpoints and phases, counts funnels and drop-off, builds journeys, compares
+attribution models with bootstrap intervals, draws charts and writes everything to
+one folder. A stage whose module is not part of this installation is skipped and
+recorded as ``"skipped: <why>"`` in ``summary.json``; nothing is faked.
+
+The folder appears only when the report is complete: everything is written into a
+hidden temporary folder next to ``out_dir``, which is renamed into place at the end
+and removed if anything fails or the run is interrupted.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import inspect
+import json
+import logging
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import pandas as pd
+
+from . import _html
+from ._progress import NullProgress, Progress, StageRecord, StageTimer
+from ._version import __version__
+from .config import ReportConfig, check_relative_path
+from .exceptions import DataError, InputTypeError, JourneyflowError, OptionError, ReadError
+from .schema import REQUIRED, RejectReason, resolve_columns
+
+__all__ = ["ReportResult", "neutralize_formulas", "run_report"]
+
+log = logging.getLogger("journeyflow.report")
+
+#: What :func:`run_report` accepts as events: a frame, one or more paths, or None (sample).
+EventsSource = Union[pd.DataFrame, str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], None]
+
+#: Text cells starting with one of these are neutralised in CSV output (OWASP's list).
+FORMULA_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+#: Webshop steps tried, in this order, when the configuration names no funnel steps.
+DEFAULT_FUNNEL_STEPS: tuple[str, ...] = (
+    "page_view",
+    "view",
+    "product_view",
+    "view_product",
+    "add_to_cart",
+    "cart",
+    "checkout",
+    "purchase",
+)
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What :func:`run_report` wrote.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The report folder.
+    summary : dict
+        The content of ``summary.json``.
+    files : tuple of str
+        Every file written, relative to ``out_dir``.
+    stages : tuple of StageRecord
+        Per stage: name, status ("ok" or "skipped: <why>"), seconds, start and peak
+        resident memory in bytes (memory is 0 unless ``profile=True``).
+    """
+
+    out_dir: Path
+    summary: dict[str, Any]
+    files: tuple[str, ...]
+    stages: tuple[StageRecord, ...]
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        """Stage name -> status."""
+        return {s.stage: s.status for s in self.stages}
+
+    def __repr__(self) -> str:
+        skipped = sum(s.status != "ok" for s in self.stages)
+        return (
+            f"ReportResult({str(self.out_dir)!r}: {len(self.files)} files, "
+            f"{len(self.stages) - skipped} stages ran, {skipped} skipped)"
+        )
+
+
+# ---------------------------------------------------------------------------
+# Public helpers
+
+
+def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``frame`` whose text cells cannot run as spreadsheet formulas.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Any table.
+
+    Returns
+    -------
+    DataFrame
+        Same shape and column order. In text columns (str, object, categorical) and
+        column names, every value that starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+        carriage return gets a leading single quote (``'=1+1``), which spreadsheets
+        show as text. Numeric columns are unchanged, so negative numbers stay numbers.
+
+    Notes
+    -----
+    This is the OWASP "CSV injection" mitigation. The report applies it to every CSV
+    it writes unless ``[output] neutralize_formulas = false``; Parquet and JSON
+    outputs are never changed.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from journeyflow.report import neutralize_formulas
+    >>> neutralize_formulas(pd.DataFrame({"c": ["=HYPERLINK(1)", "ok"], "n": [-1, 2]}))
+                    c  n
+    0  '=HYPERLINK(1)  -1
+    1              ok  2
+    """
+    out = frame.copy(deep=False)
+    for i in range(frame.shape[1]):
+        s = frame.iloc[:, i]
+        dtype = s.dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            cats = dtype.categories
+            if cats.dtype.kind in "OSU" or pd.api.types.is_string_dtype(cats.dtype):
+                fixed = _neutralize_values(pd.Series(cats, dtype=object))
+                if not fixed.equals(pd.Series(cats, dtype=object)):
+                    if fixed.is_unique:
+                        out.isetitem(i, s.cat.rename_categories(list(fixed)))
+                    else:
+                        out.isetitem(i, _neutralize_values(s.astype(object)))
+        elif pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            out.isetitem(i, _neutralize_values(s))
+    names = _neutralize_values(pd.Series([str(c) for c in frame.columns], dtype=object))
+    out.columns = pd.Index(list(names))
+    return out
+
+
+def _neutralize_values(s: pd.Series) -> pd.Series:
+    """Prefix a quote to text values starting with a formula character (vectorised)."""
+    text = s.astype(object)
+    is_text = text.map(type).eq(str) if text.dtype == object else pd.Series(True, index=s.index)
+    starts = text.where(is_text, "").astype(str).str.startswith(FORMULA_PREFIXES)
+    mask = starts.fillna(False).to_numpy(dtype=bool) & is_text.to_numpy(dtype=bool)
+    if not mask.any():
+        return s
+    fixed = text.copy()
+    fixed[mask] = "'" + text[mask].astype(str)
+    return fixed
+
+
+# ---------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class _Run:
+    """Mutable state handed from stage to stage."""
+
+    config: ReportConfig
+    source: EventsSource
+    tmp: Path
+    events: pd.DataFrame | None = None
+    rejects: pd.DataFrame | None = None
+    n_in: int = 0
+    source_label: str = ""
+    sessions_table: pd.DataFrame | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    durations: Any = None
+    journeys: Any = None
+    attribution: pd.DataFrame | None = None
+    charts: dict[str, Path] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    statuses: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def run_report(
+    events: EventsSource = None,
+    config: ReportConfig | str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] = "journeyflow-report",
+    *,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    profile: bool = False,
+) -> ReportResult:
+    """Run the whole journey pipeline and write a report folder.
+
+    Parameters
+    ----------
+    events : DataFrame, path, list of paths, or None
+        Raw events (any of what :func:`journeyflow.validate_events` reads: Parquet,
+        CSV, CSV.gz, JSON lines, a glob or a folder), or None for the sample webshop
+        log bundled with the package. ``[input]`` options apply to these events.
+    config : ReportConfig, path to a TOML file, or None
+        Report options; None means ``ReportConfig()`` (all defaults).
+    out_dir : str or Path, default "journeyflow-report"
+        Folder to create. It appears only when the report is complete.
+    overwrite : bool, default False
+        Replace an existing ``out_dir`` (only once the new report is complete).
+    progress : Progress, optional
+        Receives stage start/finish calls (the command line shows them on a terminal).
+    profile : bool, default False
+        Also sample peak resident memory per stage (in :attr:`ReportResult.stages`).
+
+    Returns
+    -------
+    ReportResult
+        ``out_dir``, the ``summary`` dict, the ``files`` written and per-stage records.
+
+        Files in ``out_dir`` (each written only when its stage ran):
+
+        - ``summary.json``: ``events_in``, ``events_used``, ``events_rejected``
+          (``events_in == events_used + events_rejected``), ``rejects_by_reason``,
+          ``users``, ``sessions``, ``journeys``, ``conversions``, ``conversion_value``,
+          ``attribution`` (per model label: ``conversions`` and ``value``, equal to the
+          totals), ``stages`` (name -> "ok" or "skipped: <why>"), ``files``, ``config``.
+        - ``rejects.csv``: row, column, value, reason of every rejected row.
+        - ``sessions.parquet``: one row per session (see :func:`journeyflow.sessions`).
+        - ``funnel.csv``, ``phase_funnel.csv``, ``drop_off.csv``,
+          ``touchpoint_priority.csv``, ``attribution.csv``: the tables of
+          :func:`journeyflow.funnel`, :func:`journeyflow.phase_funnel`,
+          :func:`journeyflow.drop_off`, :func:`journeyflow.touchpoint_priority` and
+          :func:`journeyflow.attribute`; ``*_by_segment.csv`` when segments are set.
+        - ``charts/*.png`` and ``report.html`` (one self-contained file).
+
+    Raises
+    ------
+    OptionError
+        ``out_dir`` exists and ``overwrite`` is False, or a configuration value is
+        not usable with this data (e.g. funnel steps that never occur).
+    SchemaError, ReadError, DataError
+        From reading and validating the events (message names the file and column).
+
+    Notes
+    -----
+    CSV text cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return are
+    prefixed with ``'`` (see :func:`neutralize_formulas`) unless
+    ``[output] neutralize_formulas = false``. Every string in report.html is escaped.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pandas as pd, journeyflow as jf
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"],
+    ...                    "timestamp": ["2026-01-01 10:00", "2026-01-01 10:05", "2026-01-02 09:00"],
+    ...                    "event": ["view", "purchase", "view"]})
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "report"
+    >>> res = jf.run_report(ev, out_dir=out)
+    >>> res.summary["events_in"], res.summary["sessions"]
+    (3, 2)
+    """
+    cfg = _as_config(config)
+    if not isinstance(overwrite, bool):
+        raise InputTypeError(f"overwrite must be True or False; got {overwrite!r}.")
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise OptionError(
+            f"Output folder {str(out)!r} already exists. Pass --overwrite (overwrite=True) to "
+            "replace it, or choose another --out."
+        )
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out {str(out)!r} exists and is not a folder. Choose another --out.")
+    parent = out.parent if str(out.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    # a hidden sibling, so the final rename stays on one file system (atomic)
+    tmp = parent / f".{out.name}.partial-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    shown: Progress = progress if progress is not None else NullProgress()
+    run = _Run(config=cfg, source=events, tmp=tmp)
+    records: list[StageRecord] = []
+    try:
+        for index, (name, stage) in enumerate(_STAGES, start=1):
+            shown.start(name, index, len(_STAGES))
+            with StageTimer(memory=profile) as timer:
+                outcome = stage(run)
+            status = "ok" if outcome is None else f"skipped: {outcome}"
+            run.statuses[name] = status
+            records.append(StageRecord(name, status, timer.seconds, timer.start_rss, timer.peak_rss))
+            shown.finish(name, status, timer.seconds)
+            log.info("stage %s: %s (%.2f s)", name, status, timer.seconds)
+        _write_summary(run)
+        _move_into_place(tmp, out, overwrite=overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ReportResult(out, run.summary, tuple(run.files), tuple(records))
+
+
+def _as_config(config: ReportConfig | str | os.PathLike[str] | None) -> ReportConfig:
+    if config is None:
+        return ReportConfig()
+    if isinstance(config, ReportConfig):
+        return config
+    if isinstance(config, (str, os.PathLike)):
+        return ReportConfig.from_toml(config)
+    raise InputTypeError(
+        f"config must be a ReportConfig, a path to a TOML file or None; got {type(config).__name__}."
+    )
+
+
+def _move_into_place(tmp: Path, out: Path, *, overwrite: bool) -> None:
+    """Rename the finished temporary folder to ``out`` (replacing it if allowed)."""
+    if out.exists():
+        if not overwrite:
+            raise OptionError(
+                f"Output folder {str(out)!r} appeared while the report ran. Pass --overwrite to "
+                "replace it."
+            )
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:12]}"
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)
+
+
+# ---------------------------------------------------------------------------
+# Finding the optional pieces
+
+
+def _package() -> Any:
+    import journeyflow
+
+    return journeyflow
+
+
+def _public(name: str) -> Any:
+    """The public journeyflow object ``name``, or None when this build lacks it."""
+    return getattr(_package(), name, None)
+
+
+def _missing(*names: str) -> str | None:
+    """Skip reason when any of ``jf.<name>`` is missing, else None."""
+    gone = [n for n in names if _public(n) is None]
+    if gone:
+        return f"journeyflow.{gone[0]} is not available in this version"
+    return None
+
+
+def _plot_function(name: str) -> Any:
+    try:
+        plot = importlib.import_module("journeyflow.plot")
+    except ImportError:
+        return None
+    return getattr(plot, name, None)
+
+
+def _accepts(func: Callable[..., Any], name: str) -> bool:
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``func`` with the keyword options it accepts (others are dropped, logged)."""
+    use = {}
+    for k, v in kwargs.items():
+        if _accepts(func, k):
+            use[k] = v
+        else:
+            log.debug("%s does not take %s=; not passed", getattr(func, "__name__", func), k)
+    return func(*args, **use)
+
+
+# ---------------------------------------------------------------------------
+# Writing
+
+
+def _write_csv(run: _Run, frame: pd.DataFrame, name: str) -> None:
+    out = neutralize_formulas(frame) if run.config.output.neutralize_formulas else frame
+    out.to_csv(run.tmp / name, index=False)
+    run.files.append(name)
+
+
+def _write_table(run: _Run, frame: pd.DataFrame, name: str) -> None:
+    run.tables[name] = frame
+    _write_csv(run, frame, name)
+
+
+def _source_label(source: Any) -> str:
+    if isinstance(source, pd.DataFrame):
+        return f"a DataFrame with {len(source):,} rows"
+    return str(source)
+
+
+# ---------------------------------------------------------------------------
+# Stages. Each returns None when it ran, or the reason it was skipped.
+
+
+def _stage_read(run: _Run) -> str | None:
+    events, rejected, n_in, label = load_events(run.source, run.config)
+    run.events, run.rejects, run.n_in, run.source_label = events, rejected, n_in, label
+    _write_csv(run, rejected, "rejects.csv")
+    log.info("read %s events from %s (%s rejected)", f"{n_in:,}", label, f"{len(rejected):,}")
+    return None
+
+
+def load_events(source: EventsSource, cfg: ReportConfig) -> tuple[pd.DataFrame, pd.DataFrame, int, str]:
+    """Validated events, rejects, rows read and a label, from one or more sources.
+
+    ``source`` None means the bundled sample (``[input]`` options are not applied to
+    it: it is already canonical). Several files are validated one by one and
+    concatenated; their rejects get a ``file`` column. Raises DataError when no
+    event is left.
+    """
+    sources: list[Any]
+    mapped = True
+    if source is None:
+        sources, mapped = [_load_sample()], False
+        label = "the sample webshop log bundled with journeyflow"
+    elif isinstance(source, (pd.DataFrame, str, os.PathLike)) or not isinstance(source, Sequence):
+        sources = [source]
+        label = _source_label(source)
+    else:
+        sources = list(source)
+        if not sources:
+            raise OptionError("events is an empty list; pass at least one file, or None for the sample.")
+        label = ", ".join(_source_label(s) for s in sources)
+
+    frames, rejects, n_in = [], [], 0
+    for src in sources:
+        ev, rj, n = _validate(src, cfg, mapped=mapped)
+        if len(sources) > 1 and not isinstance(src, pd.DataFrame):
+            rj = rj.assign(file=str(src))
+        frames.append(ev)
+        rejects.append(rj)
+        n_in += n
+    events = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    rejected = rejects[0] if len(rejects) == 1 else pd.concat(rejects, ignore_index=True)
+    if len(events) == 0:
+        if n_in == 0:
+            raise DataError(f"{label}: no events to report on (the input has 0 rows).")
+        raise DataError(
+            f"{label}: all {n_in:,} rows were rejected (reasons: {_reason_counts(rejected)}); "
+            "nothing is left to report on. Every rejected row is listed by jf.validate_events(...).rejects."
+        )
+    return events, rejected, n_in, label
+
+
+def _load_sample() -> pd.DataFrame:
+    try:
+        datasets = importlib.import_module("journeyflow.datasets")
+    except ImportError:
+        datasets = None
+    loader = getattr(datasets, "load_sample", None)
+    if loader is None:
+        raise DataError(
+            "No EVENTS given and this installation has no bundled sample "
+            "(journeyflow.datasets.load_sample is missing). Pass event files: "
+            "journeyflow report EVENTS ..."
+        )
+    frame = loader()
+    if not isinstance(frame, pd.DataFrame):  # e.g. a result object
+        frame = getattr(frame, "events", frame)
+    return frame
+
+
+def _validate(src: Any, cfg: ReportConfig, *, mapped: bool) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Validated events, rejects and rows read, for one source."""
+    opts = cfg.input
+    kwargs: dict[str, Any] = {}
+    if mapped:
+        kwargs["columns"] = dict(opts.columns) or None
+        if opts.timestamp_unit is not None:
+            kwargs["timestamp_unit"] = opts.timestamp_unit
+        if opts.timezone != "UTC":
+            kwargs["timezone"] = opts.timezone
+    validate = _public("validate_events")
+    try:
+        if validate is not None:
+            if "timezone" in kwargs and not _accepts(validate, "timezone"):
+                raise OptionError(
+                    "Config key 'input.timezone' is not supported by this version of "
+                    "jf.validate_events; remove it (naive timestamps are read as UTC)."
+                )
+            result = _call(validate, src, **kwargs)
+            events, rejects = result.events, result.rejects
+            n_in = len(events) + len(rejects)
+        else:  # pragma: no cover - only before journeyflow.io existed
+            events, rejects, n_in = _basic_validate(src, kwargs)
+    except JourneyflowError as exc:
+        if isinstance(src, (str, os.PathLike)) and str(src) not in str(exc):
+            raise type(exc)(f"{src}: {exc}") from None
+        raise
+    return events, rejects, n_in
+
+
+def _basic_validate(src: Any, kwargs: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Minimal reader/validator used only when ``jf.validate_events`` is not available."""
+    if isinstance(src, pd.DataFrame):
+        raw = src
+    else:
+        path = Path(src)
+        name = path.name.lower()
+        try:
+            if name.endswith((".parquet", ".pq")):
+                raw = pd.read_parquet(path)
+            elif name.endswith((".jsonl", ".json", ".ndjson")):
+                raw = pd.read_json(path, lines=True)
+            else:
+                raw = pd.read_csv(path)
+        except FileNotFoundError:
+            raise ReadError(f"{src}: no such file.") from None
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise ReadError(f"{src}: cannot read it as events ({exc}).") from None
+    names = resolve_columns(raw, kwargs.get("columns"), required=REQUIRED)
+    user, ts_raw, event = (raw[names[c]] for c in REQUIRED)
+    unit = kwargs.get("timestamp_unit")
+    if pd.api.types.is_numeric_dtype(ts_raw.dtype):
+        ts = pd.to_datetime(ts_raw, unit=unit or "s", utc=True, errors="coerce")
+    else:
+        ts = pd.to_datetime(ts_raw, utc=True, errors="coerce", format="mixed")
+    checks = [
+        (user.isna(), "user_id", RejectReason.NULL_USER_ID),
+        (ts_raw.isna(), "timestamp", RejectReason.NULL_TIMESTAMP),
+        (ts.isna() & ts_raw.notna(), "timestamp", RejectReason.UNPARSABLE_TIMESTAMP),
+        (event.isna(), "event", RejectReason.NULL_EVENT),
+    ]
+    bad = np.zeros(len(raw), dtype=bool)
+    parts = []
+    for mask, col, reason in checks:
+        m = mask.to_numpy(dtype=bool) & ~bad
+        bad |= m
+        rows = np.flatnonzero(m)
+        parts.append(
+            pd.DataFrame(
+                {"row": rows, "column": col, "value": raw[names[col]].iloc[rows].astype(str).to_numpy(),
+                 "reason": str(reason)}
+            )
+        )
+    rejects = pd.concat(parts, ignore_index=True).sort_values("row", kind="stable", ignore_index=True)
+    keep = ~bad
+    events = raw.loc[keep].rename(columns={v: k for k, v in names.items()}).reset_index(drop=True)
+    events["timestamp"] = ts[keep].reset_index(drop=True)
+    return events, rejects, len(raw)
+
+
+def _stage_sessionize(run: _Run) -> str | None:
+    assert run.events is not None
+    s = run.config.sessions
+    run.events = _package().sessionize(
+        run.events, timeout=s.timeout, max_duration=s.max_duration, split_on_campaign=s.split_on_campaign
+    )
+    return None
+
+
+def _stage_touchpoints(run: _Run) -> str | None:
+    skip = _missing("assign_touchpoints")
+    if skip:
+        return skip
+    assert run.events is not None
+    opts = run.config.touchpoints
+    kwargs: dict[str, Any] = {}
+    if opts.channel_rules is not None:
+        kwargs["rules"] = _load_rules(run.config, opts.channel_rules, "ChannelRules", "touchpoints.channel_rules")
+    if opts.touchpoint_rules is not None:
+        kwargs["touchpoint_rules"] = _load_rules(
+            run.config, opts.touchpoint_rules, "TouchpointRules", "touchpoints.touchpoint_rules"
+        )
+    func = _public("assign_touchpoints")
+    for key in kwargs:
+        if not _accepts(func, key):
+            raise OptionError(
+                f"Config key 'touchpoints.{'channel_rules' if key == 'rules' else key}' is not "
+                "supported by this version of jf.assign_touchpoints; remove it."
+            )
+    run.events = func(run.events, **kwargs)
+    return None
+
+
+def _load_rules(cfg: ReportConfig, path: str, class_name: str, key: str) -> Any:
+    file = cfg.resolve_input_path(path)
+    if not file.is_file():
+        raise ReadError(f"Config key {key!r}: rules file {str(file)!r} does not exist.")
+    cls = _public(class_name)
+    if cls is not None and hasattr(cls, "from_toml"):
+        return cls.from_toml(file)
+    return file
+
+
+def _phase_model(cfg: ReportConfig) -> Any:
+    opts = cfg.phases
+    model_cls = _public("PhaseModel")
+    if opts.file is not None:
+        file = cfg.resolve_input_path(opts.file)
+        if model_cls is None or not hasattr(model_cls, "from_toml"):
+            raise OptionError("Config key 'phases.file' needs jf.PhaseModel.from_toml, which this version lacks.")
+        if not file.is_file():
+            raise ReadError(f"Config key 'phases.file': phase model file {str(file)!r} does not exist.")
+        return model_cls.from_toml(file)
+    if opts.is_custom:
+        if model_cls is None:
+            raise OptionError("A custom phase model needs jf.PhaseModel, which this version lacks.")
+        return _call(
+            model_cls,
+            name=opts.model,
+            phases=tuple(opts.phases or ()),
+            touchpoints=dict(opts.touchpoints or {}),
+            events=dict(opts.events or {}),
+        )
+    return opts.model
+
+
+def _stage_phases(run: _Run) -> str | None:
+    skip = _missing("assign_phases")
+    if skip:
+        return skip
+    run.events = _package().assign_phases(run.events, model=_phase_model(run.config))
+    return None
+
+
+def _stage_sessions(run: _Run) -> str | None:
+    assert run.events is not None
+    table = _package().sessions(run.events, conversion=list(run.config.conversion.events))
+    run.sessions_table = table
+    table.to_parquet(run.tmp / "sessions.parquet", index=False)
+    run.files.append("sessions.parquet")
+    return None
+
+
+def _funnel_steps(run: _Run) -> list[str] | None:
+    cfg = run.config
+    assert run.events is not None
+    present = set(pd.unique(run.events["event"].astype(str)))
+    if cfg.funnel.steps is not None:
+        missing = [s for s in cfg.funnel.steps if s not in present]
+        if missing:
+            sample = sorted(present)[:15]
+            raise OptionError(
+                f"Config key 'funnel.steps' names {missing!r}, which never occur in the events' "
+                f"'event' column. Events present include: {sample}."
+            )
+        return list(cfg.funnel.steps)
+    steps = [s for s in DEFAULT_FUNNEL_STEPS if s in present and s not in cfg.conversion.events]
+    conv = [c for c in cfg.conversion.events if c in present]
+    steps += conv[:1]
+    return steps if len(steps) >= 2 else None
+
+
+def _by(run: _Run) -> list[str]:
+    assert run.events is not None
+    by = list(run.config.segments.by)
+    if by:
+        resolve_columns(run.events, None, required=by, what="events (config key 'segments.by')")
+    return by
+
+
+def _stage_funnel(run: _Run) -> str | None:
+    skip = _missing("funnel")
+    if skip:
+        return skip
+    steps = _funnel_steps(run)
+    if steps is None:
+        return (
+            "no [funnel] steps configured and fewer than two of the default webshop steps "
+            f"({', '.join(DEFAULT_FUNNEL_STEPS)}) occur in the data"
+        )
+    f = run.config.funnel
+    funnel = _package().funnel
+    run.notes["funnel_steps"] = " > ".join(steps)
+    _write_table(run, funnel(run.events, steps=steps, window=f.window, mode=f.mode), "funnel.csv")
+    by = _by(run)
+    if by:
+        table = funnel(run.events, steps=steps, window=f.window, mode=f.mode, by=by)
+        _write_table(run, table, "funnel_by_segment.csv")
+    return None
+
+
+def _stage_phase_funnel(run: _Run) -> str | None:
+    skip = _missing("phase_funnel")
+    if skip:
+        return skip
+    assert run.events is not None
+    if "phase" not in run.events.columns:
+        return "the events have no phase column (phases stage skipped)"
+    model = _phase_model(run.config)
+    pf = _package().phase_funnel
+    _write_table(run, pf(run.events, model=model), "phase_funnel.csv")
+    by = _by(run)
+    if by:
+        _write_table(run, pf(run.events, model=model, by=by), "phase_funnel_by_segment.csv")
+    return None
+
+
+def _stage_drop_off(run: _Run) -> str | None:
+    skip = _missing("drop_off")
+    if skip:
+        return skip
+    steps = _funnel_steps(run)
+    func = _public("drop_off")
+    f = run.config.funnel
+    if steps is not None and _accepts(func, "steps"):
+        table = _call(func, run.events, steps=steps, window=f.window, mode=f.mode)
+    else:
+        table = _call(func, run.events, model=_phase_model(run.config))
+    _write_table(run, table, "drop_off.csv")
+    return None
+
+
+def _stage_touchpoint_priority(run: _Run) -> str | None:
+    skip = _missing("touchpoint_priority")
+    if skip:
+        return skip
+    assert run.events is not None
+    if "touchpoint" not in run.events.columns:
+        return "the events have no touchpoint column (touchpoints stage skipped)"
+    func = _public("touchpoint_priority")
+    table = _call(
+        func, run.events, conversion=list(run.config.conversion.events), model=_phase_model(run.config)
+    )
+    _write_table(run, table, "touchpoint_priority.csv")
+    return None
+
+
+def _stage_journeys(run: _Run) -> str | None:
+    skip = _missing("build_journeys")
+    if skip:
+        return skip
+    assert run.events is not None
+    c = run.config.conversion
+    touch = c.touchpoint
+    if touch not in run.events.columns:
+        return f"the events have no {touch!r} column to build journeys from ([conversion] touchpoint)"
+    kwargs: dict[str, Any] = {"conversion": list(c.events), "touchpoint": touch, "lookback": c.lookback}
+    if c.value in run.events.columns:
+        kwargs["value"] = c.value
+    run.journeys = _call(_public("build_journeys"), run.events, **kwargs)
+    return None
+
+
+def _models(cfg: ReportConfig) -> list[Any]:
+    a = cfg.attribution
+    out: list[Any] = []
+    for name in a.models:
+        if name == "markov" and a.markov_order != 1 and _public("MarkovAttribution") is not None:
+            out.append(_public("MarkovAttribution")(order=a.markov_order))
+        elif name == "time_decay" and _public("TimeDecay") is not None:
+            out.append(_public("TimeDecay")(half_life=a.half_life))
+        else:
+            out.append(name)
+    return out
+
+
+def _stage_attribution(run: _Run) -> str | None:
+    skip = _missing("attribute")
+    if skip:
+        return skip
+    if run.journeys is None:
+        return "no journeys (journeys stage skipped)"
+    a = run.config.attribution
+    ci = None
+    if a.n_resamples > 0:
+        boot = _public("Bootstrap")
+        if boot is None:
+            run.notes["attribution_ci"] = "no intervals: journeyflow.Bootstrap is not available"
+        else:
+            ci = _call(boot, n_resamples=a.n_resamples, seed=a.seed, level=a.level)
+    table = _public("attribute")(run.journeys, models=_models(run.config), ci=ci)
+    run.attribution = table
+    _write_table(run, table, "attribution.csv")
+    return None
+
+
+#: (chart file stem, jf.plot function, table file it draws, title in the HTML)
+_CHARTS: tuple[tuple[str, str, str, str], ...] = (
+    ("funnel", "funnel", "funnel.csv", "Step funnel"),
+    ("phase_funnel", "funnel", "phase_funnel.csv", "Phase funnel"),
+    ("drop_off", "drop_off", "drop_off.csv", "Where people drop off"),
+    ("touchpoint_priority", "touchpoint_priority", "touchpoint_priority.csv", "Touchpoints to fix first"),
+    ("attribution", "attribution", "attribution.csv", "Credit per channel and model"),
+)
+
+
+def _stage_charts(run: _Run) -> str | None:
+    out = run.config.output
+    if not out.charts:
+        return "[output] charts = false"
+    todo = [(stem, fn, tab, t) for stem, fn, tab, t in _CHARTS if tab in run.tables]
+    if not todo:
+        return "no tables to draw"
+    drawable = [(stem, _plot_function(fn), tab, t) for stem, fn, tab, t in todo]
+    drawable = [d for d in drawable if d[1] is not None]
+    if not drawable:
+        return "journeyflow.plot has none of " + ", ".join(sorted({fn for _, fn, _, _ in todo}))
+    import matplotlib.pyplot as plt  # only here: `import journeyflow` stays matplotlib-free
+
+    folder = run.tmp / check_relative_path("output.charts_dir", out.charts_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, func, table_name, _ in drawable:
+        ax = func(run.tables[table_name])
+        fig = ax.figure
+        try:
+            path = folder / f"{stem}.png"
+            fig.savefig(path, dpi=110, bbox_inches="tight")
+        finally:
+            plt.close(fig)
+        run.charts[stem] = path
+        run.files.append(path.relative_to(run.tmp).as_posix())
+    left = [stem for stem, fn, _, _ in todo if _plot_function(fn) is None]
+    if left:
+        run.notes["charts"] = "not drawn (no plot function yet): " + ", ".join(left)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Summary and HTML
+
+
+def _reason_counts(rejects: pd.DataFrame | None) -> dict[str, int]:
+    if rejects is None or len(rejects) == 0 or "reason" not in rejects.columns:
+        return {}
+    counts = rejects["reason"].astype(str).value_counts(sort=True)
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe value: NaN -> None, numpy scalars -> Python."""
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return None if math.isnan(v) or math.isinf(v) else v
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _compute_summary(run: _Run) -> dict[str, Any]:
+    ev = run.events
+    assert ev is not None
+    cfg = run.config
+    n_rejected = 0 if run.rejects is None else len(run.rejects)
+    conv_mask = ev["event"].isin(list(cfg.conversion.events)).to_numpy(dtype=bool)
+    n_conv_events = int(conv_mask.sum())
+    value_col = cfg.conversion.value
+    conv_value_events = (
+        float(pd.to_numeric(ev[value_col], errors="coerce").to_numpy()[conv_mask].sum())
+        if value_col in ev.columns
+        else None
+    )
+    summary: dict[str, Any] = {
+        "journeyflow_version": __version__,
+        "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "source": run.source_label,
+        "events_in": int(run.n_in),
+        "events_used": len(ev),
+        "events_rejected": n_rejected,
+        "rejects_by_reason": _reason_counts(run.rejects),
+        "users": int(ev["user_id"].nunique()),
+        "sessions": int(ev["session_id"].nunique()) if "session_id" in ev.columns else None,
+        "conversion_events": n_conv_events,
+    }
+    jr = run.journeys
+    if jr is not None:
+        summary["journeys"] = len(jr)
+        summary["conversions"] = _number(jr.total_conversions)
+        summary["conversion_value"] = _number(jr.total_value)
+    else:
+        summary["journeys"] = None
+        summary["conversions"] = n_conv_events
+        summary["conversion_value"] = conv_value_events
+    attribution: dict[str, Any] = {}
+    if run.attribution is not None:
+        at = run.attribution
+        grouped = at.groupby("model", sort=False, observed=True)
+        for model, part in grouped:
+            entry = {"conversions": _number(part["conversions"].sum())}
+            if "value" in part.columns:
+                entry["value"] = _number(part["value"].sum())
+            attribution[str(model)] = entry
+    summary["attribution"] = attribution
+    summary["funnel_steps"] = run.notes.get("funnel_steps")
+    summary["notes"] = {k: v for k, v in run.notes.items() if k != "funnel_steps"}
+    summary["stages"] = dict(run.statuses)
+    summary["config"] = cfg.to_dict()
+    return summary
+
+
+def _number(x: Any) -> int | float:
+    """An exact int when the float is integral, else the float rounded to 9 decimals."""
+    v = float(x)
+    if math.isfinite(v) and abs(v - round(v)) < 1e-9 and abs(v) < 2**53:
+        return round(v)
+    return round(v, 9)
+
+
+def _stage_summary(run: _Run) -> str | None:
+    run.summary = _compute_summary(run)
+    return None
+
+
+def _stage_html(run: _Run) -> str | None:
+    out = run.config.output
+    if not out.html:
+        return "[output] html = false"
+    run.statuses.setdefault("html", "ok")
+    text = _render_html(run)
+    (run.tmp / "report.html").write_text(text, encoding="utf-8")
+    run.files.append("report.html")
+    return None
+
+
+def _write_summary(run: _Run) -> None:
+    run.summary["stages"] = dict(run.statuses)
+    run.files.append("summary.json")
+    run.summary["files"] = list(run.files)
+    text = json.dumps(_clean(run.summary), indent=2, allow_nan=False, ensure_ascii=False)
+    (run.tmp / "summary.json").write_text(text + "\n", encoding="utf-8")
+
+
+def _biggest_drop(table: pd.DataFrame, label: str) -> str | None:
+    needed = {label, "users", "dropped"}
+    if not needed <= set(table.columns) or len(table) < 2:
+        return None
+    dropped = pd.to_numeric(table["dropped"], errors="coerce").to_numpy(dtype=float)
+    users = pd.to_numeric(table["users"], errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(dropped[1:]).any():
+        return None
+    k = int(np.nanargmax(dropped[1:])) + 1
+    before = users[k - 1]
+    share = dropped[k] / before if before > 0 else float("nan")
+    names = table[label].astype(str).tolist()
+    return (
+        f"The biggest drop is between '{names[k - 1]}' and '{names[k]}': "
+        f"{_html.fmt_number(int(dropped[k]))} people ({_html.fmt_number(share, share=True)} of those who "
+        f"reached '{names[k - 1]}') did not continue."
+    )
+
+
+def _attribution_pivot(at: pd.DataFrame) -> pd.DataFrame | None:
+    if not {"model", "channel", "share"} <= set(at.columns):
+        return None
+    pivot = at.pivot_table(index="channel", columns="model", values="share", aggfunc="sum", observed=True, sort=False)
+    pivot = pivot.reindex(columns=list(pd.unique(at["model"].astype(str))))
+    pivot = pivot.sort_values(pivot.columns[0], ascending=False)
+    pivot.columns = [f"share ({c})" for c in pivot.columns]
+    return pivot.reset_index()
+
+
+def _render_html(run: _Run) -> str:
+    s = run.summary
+    cfg = run.config
+    rows = cfg.output.max_table_rows
+    body: list[str] = []
+    conv = s.get("conversions")
+    journeys = s.get("journeys")
+    cards = [
+        ("events used", _html.fmt_number(s["events_used"])),
+        ("people (users)", _html.fmt_number(s["users"])),
+        ("visits (sessions)", _html.fmt_number(s["sessions"])),
+    ]
+    if journeys is not None:
+        cards.append(("journeys", _html.fmt_number(journeys)))
+    cards.append(("conversions", _html.fmt_number(conv)))
+    if s.get("conversion_value") is not None:
+        cards.append(("conversion value", _html.fmt_number(float(s["conversion_value"]))))
+    if journeys:
+        cards.append(("journeys that convert", _html.fmt_number(float(conv or 0) / journeys, share=True)))
+    conv_names = ", ".join(cfg.conversion.events)
+    intro = (
+        f"{s['events_used']:,} events from {s['users']:,} people in "
+        f"{(s['sessions'] or 0):,} visits. A conversion is the event {conv_names}."
+    )
+    if s["events_rejected"]:
+        intro += f" {s['events_rejected']:,} of {s['events_in']:,} input rows were rejected (see Data quality)."
+    body.append(_html.section("At a glance", intro, [_html.cards(cards)]))
+
+    funnel_parts: list[str] = []
+    if "funnel.csv" in run.tables:
+        t = run.tables["funnel.csv"]
+        funnel_parts.append(_html.heading("Step funnel: " + run.notes.get("funnel_steps", "")))
+        funnel_parts.append(
+            _html.paragraph(
+                f"How many people reached each step, in order, within {cfg.funnel.window} of the first step."
+            )
+        )
+        drop = _biggest_drop(t, "step")
+        if drop:
+            funnel_parts.append(_html.paragraph(drop))
+        funnel_parts += _chart(run, "funnel")
+        funnel_parts.append(_html.table(t, max_rows=rows, note="Full table: funnel.csv."))
+    if "phase_funnel.csv" in run.tables:
+        t = run.tables["phase_funnel.csv"]
+        model = cfg.phases.model
+        funnel_parts.append(_html.heading(f"Phase funnel ({model})"))
+        funnel_parts.append(_html.paragraph(f"How far people got through the phases of the {model} model."))
+        drop = _biggest_drop(t, "phase")
+        if drop:
+            funnel_parts.append(_html.paragraph(drop))
+        funnel_parts += _chart(run, "phase_funnel")
+        funnel_parts.append(_html.table(t, max_rows=rows, note="Full table: phase_funnel.csv."))
+    for name, title in (("funnel_by_segment.csv", "Step funnel per segment"),
+                        ("phase_funnel_by_segment.csv", "Phase funnel per segment")):
+        if name in run.tables:
+            funnel_parts.append(_html.heading(title))
+            funnel_parts.append(_html.table(run.tables[name], max_rows=rows, note=f"Full table: {name}."))
+    if "drop_off.csv" in run.tables:
+        funnel_parts.append(_html.heading("Last touchpoints before people left"))
+        funnel_parts += _chart(run, "drop_off")
+        funnel_parts.append(_html.table(run.tables["drop_off.csv"], max_rows=rows, note="Full table: drop_off.csv."))
+    if "touchpoint_priority.csv" in run.tables:
+        funnel_parts.append(_html.heading("Touchpoints to improve first"))
+        funnel_parts.append(
+            _html.paragraph(
+                "Touchpoints ranked by priority: many people meet them, many leave after them, and "
+                "meeting them does little for conversion."
+            )
+        )
+        funnel_parts += _chart(run, "touchpoint_priority")
+        funnel_parts.append(
+            _html.table(run.tables["touchpoint_priority.csv"], max_rows=rows, note="Full table: touchpoint_priority.csv.")
+        )
+    if funnel_parts:
+        body.append(_html.section("Where do people drop off?", None, funnel_parts))
+
+    if run.attribution is not None:
+        at = run.attribution
+        parts = [
+            _html.paragraph(
+                "How much credit each channel gets for the conversions under each attribution "
+                "model. Where the models agree the picture is robust; where they differ, the "
+                "intervals (when shown) say how sure the data lets us be."
+            )
+        ]
+        parts += _chart(run, "attribution")
+        pivot = _attribution_pivot(at)
+        if pivot is not None:
+            parts.append(_html.heading("Share of conversions per channel"))
+            parts.append(_html.table(pivot, max_rows=rows))
+        parts.append(_html.heading("All models"))
+        parts.append(_html.table(at, max_rows=max(rows, 200), note="Full table: attribution.csv."))
+        if "attribution_ci" in run.notes:
+            parts.append(_html.paragraph(run.notes["attribution_ci"], "note"))
+        body.append(_html.section("Which channels deserve credit?", None, parts))
+
+    quality = [
+        _html.paragraph(
+            f"{s['events_in']:,} rows read = {s['events_used']:,} used + {s['events_rejected']:,} rejected."
+        )
+    ]
+    if s["rejects_by_reason"]:
+        reasons = pd.DataFrame({"reason": list(s["rejects_by_reason"]), "rows": list(s["rejects_by_reason"].values())})
+        quality.append(_html.table(reasons, note="Every rejected row with its reason: rejects.csv."))
+    quality.append(_html.heading("Stages"))
+    quality.append(_html.status_list(run.statuses))
+    for key, note in run.notes.items():
+        if key not in ("funnel_steps", "attribution_ci"):
+            quality.append(_html.paragraph(f"{key}: {note}", "note"))
+    body.append(_html.section("Data quality and what ran", None, quality))
+    body.append(
+        _html.section(
+            "Settings",
+            "The configuration this report ran with (report.toml keys).",
+            [_html.preformatted(json.dumps(_clean(s["config"]), indent=2, ensure_ascii=False))],
+        )
+    )
+    subtitle = f"Source: {s['source']} · generated {s['generated_at']} by journeyflow {__version__}"
+    return _html.page(cfg.output.title, subtitle, body)
+
+
+def _chart(run: _Run, stem: str) -> list[str]:
+    path = run.charts.get(stem)
+    if path is None:
+        return []
+    return [_html.image(path, alt=stem.replace("_", " ") + " chart")]
+
+
+_STAGES: tuple[tuple[str, Callable[[_Run], str | None]], ...] = (
+    ("read", _stage_read),
+    ("sessionize", _stage_sessionize),
+    ("touchpoints", _stage_touchpoints),
+    ("phases", _stage_phases),
+    ("sessions", _stage_sessions),
+    ("funnel", _stage_funnel),
+    ("phase_funnel", _stage_phase_funnel),
+    ("drop_off", _stage_drop_off),
+    ("touchpoint_priority", _stage_touchpoint_priority),
+    ("journeys", _stage_journeys),
+    ("attribution", _stage_attribution),
+    ("charts", _stage_charts),
+    ("summary", _stage_summary),
+    ("html", _stage_html),
+)
+
+#: Names of the report's stages, in order.
+STAGE_NAMES: tuple[str, ...] = tuple(name for name, _ in _STAGES)
+
