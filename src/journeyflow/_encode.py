@@ -12,10 +12,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .exceptions import DataError, InputTypeError
 
-__all__ = ["boundaries", "factorize_sorted", "sort_order", "time_ns"]
+__all__ = [
+    "boundaries",
+    "counting_argsort",
+    "factorize_sorted",
+    "group_starts",
+    "sort_order",
+    "time_argsort",
+    "time_ns",
+]
 
 
 def factorize_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Index]:
@@ -34,12 +44,10 @@ def factorize_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Ind
         codes = s.cat.codes.to_numpy().astype(np.int64)
         if codes.size and codes.min() < 0:
             raise DataError("Cannot encode missing values; validate the events first.")
-        try:
-            rank = np.argsort(np.argsort(np.asarray(cats), kind="stable"), kind="stable")
-            uniques = pd.Index(np.asarray(cats)[np.argsort(np.asarray(cats), kind="stable")])
-            return rank[codes].astype(np.int64), uniques
-        except TypeError:
-            return codes, pd.Index(cats)
+        order = _argsort_values(cats)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
+        return rank[codes], pd.Index(cats).take(order)
     if dtype.kind in "iu":
         arr = s.to_numpy()
         if arr.size == 0:
@@ -55,19 +63,72 @@ def factorize_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Ind
             return compact[shifted], pd.Index(np.flatnonzero(present) + lo)
         codes, uniques = pd.factorize(arr, sort=True)
         return codes.astype(np.int64), pd.Index(uniques)
+    arrow = _arrow_strings(s)
+    if arrow is not None and len(arrow) >= 1_000_000:
+        codes, uniques = _factorize_arrow_parallel(arrow)
+        order = _argsort_values(uniques)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order), dtype=np.int64)
+        return rank[codes], pd.Index(uniques.to_numpy(zero_copy_only=False)).take(order)
     try:
         codes, uniques = pd.factorize(s, sort=False, use_na_sentinel=True)
     except TypeError as exc:  # unhashable
         raise InputTypeError(f"Values must be hashable to be used as ids: {exc}") from None
     if codes.size and codes.min() < 0:
         raise DataError("Cannot encode missing values; validate the events first.")
-    try:
-        order = np.argsort(np.asarray(uniques, dtype=object) if uniques.dtype == object else np.asarray(uniques), kind="stable")
-    except TypeError:  # mixed types that do not sort: order by their string form
-        order = np.argsort(np.asarray([str(u) for u in uniques], dtype=object), kind="stable")
+    order = _argsort_values(uniques)
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)
     return rank[codes], pd.Index(uniques).take(order)
+
+
+def _arrow_strings(s: pd.Series) -> pa.ChunkedArray | None:
+    """The column's Arrow string data when it is Arrow-backed (no copy), else None."""
+    to_arrow = getattr(s.array, "__arrow_array__", None)
+    if to_arrow is None:
+        return None
+    arr = to_arrow()
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    if arr.null_count:
+        raise DataError("Cannot encode missing values; validate the events first.")
+    return arr
+
+
+def _factorize_arrow_parallel(arr: pa.ChunkedArray, n_threads: int = 2) -> tuple[np.ndarray, pa.Array]:
+    """Dictionary-encode a large Arrow string column in threads (Arrow releases the GIL).
+
+    Each slice is hashed on its own thread, then the slices' dictionaries are unified
+    (that costs only the distinct values). Codes are in order of first appearance.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = len(arr)
+    step = -(-n // n_threads)
+    parts = [arr.slice(i * step, step) for i in range(n_threads)]
+    with ThreadPoolExecutor(n_threads) as pool:
+        encoded = list(pool.map(lambda p: pc.dictionary_encode(p).combine_chunks(), parts))
+    unified = pa.chunked_array(encoded).unify_dictionaries()
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in unified.chunks])
+    return codes.astype(np.int64, copy=False), unified.chunk(0).dictionary
+
+
+def _argsort_values(uniques: Any) -> np.ndarray:
+    """Stable argsort of distinct values; strings via pyarrow (several times faster)."""
+    values = np.asarray(uniques, dtype=object) if not isinstance(uniques, np.ndarray) else uniques
+    try:
+        arr = pa.array(values, from_pandas=True)
+        if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+            return np.asarray(pc.sort_indices(arr).to_numpy(), dtype=np.int64)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        pass
+    try:
+        return np.argsort(values, kind="stable").astype(np.int64)
+    except TypeError:  # mixed types that do not compare: order by type name, then text
+        keys = np.array([f"{type(v).__name__}\x00{v}" for v in values], dtype=object)
+        return np.argsort(keys, kind="stable").astype(np.int64)
 
 
 def time_ns(values: Any) -> np.ndarray:
@@ -89,32 +150,69 @@ def time_ns(values: Any) -> np.ndarray:
     return out
 
 
+def counting_argsort(codes: np.ndarray, n_codes: int) -> np.ndarray:
+    """Stable argsort of integer codes in [0, n_codes): a counting sort, O(n + n_codes).
+
+    Uses pandas' group sorter (a C counting sort, the one ``groupby`` uses), falling
+    back to numpy's stable sort where that private helper is unavailable.
+    """
+    try:
+        from pandas.core.sorting import get_group_index_sorter
+    except ImportError:  # pragma: no cover - depends on the pandas version
+        return np.argsort(codes, kind="stable").astype(np.int64, copy=False)
+    out = get_group_index_sorter(np.asarray(codes, dtype=np.intp), int(n_codes))
+    return np.asarray(out, dtype=np.int64)
+
+
+def time_argsort(times: np.ndarray) -> np.ndarray | None:
+    """Stable argsort of int64 times, or None when they are already non-decreasing.
+
+    A counting sort on the top ~20 bits of the time range puts rows into buckets,
+    then numpy's stable sort (timsort) finishes the nearly sorted array: about 3x
+    faster than a plain stable argsort of random times, and exact.
+    """
+    n = len(times)
+    if n < 2 or bool(np.all(times[1:] >= times[:-1])):
+        return None
+    lo = int(times.min())
+    span = int(times.max()) - lo + 1
+    n_buckets_bits = min(20, max(n.bit_length() - 2, 1))
+    shift = max(span.bit_length() - n_buckets_bits, 0)
+    bucket = (times - lo) >> shift
+    by_bucket = counting_argsort(bucket, int(bucket.max()) + 1)
+    del bucket
+    return by_bucket[np.argsort(times[by_bucket], kind="stable")]
+
+
 def sort_order(codes: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
     """Row order sorted by (code, time, input position): stable, ties keep input order.
 
-    Uses one sort of a packed int64 key ``code * n + time_rank`` instead of a lexsort:
-    integer sorts of packed keys are several times faster than multi-key sorts.
+    ``codes`` are int64 in [0, n_codes) (see :func:`factorize_sorted`). Two stable
+    passes: by time (skipped when rows are already in time order), then a counting
+    sort by code, so the cost is O(n + n_codes) plus the time sort.
     """
     n = len(codes)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     n_codes = int(codes.max()) + 1
-    if times is None or n < 2:
-        rank = np.arange(n, dtype=np.int64)
-    elif bool(np.all(times[1:] >= times[:-1])):
-        rank = np.arange(n, dtype=np.int64)  # already in time order: rank = position
-    else:
-        by_time = np.argsort(times, kind="stable")
-        if n_codes * n >= 2**62:
-            return by_time[np.argsort(codes[by_time], kind="stable")]
-        key = codes[by_time] * n + np.arange(n, dtype=np.int64)
-        key.sort()
-        return by_time[key % n]
-    if n_codes * n >= 2**62:
-        return np.lexsort((rank, codes)).astype(np.int64)
-    key = codes.astype(np.int64) * n + rank
-    key.sort()
-    return key % n
+    by_time = None if times is None else time_argsort(times)
+    if by_time is None:
+        return counting_argsort(codes, n_codes)
+    return by_time[counting_argsort(codes[by_time], n_codes)]
+
+
+def group_starts(codes: np.ndarray, n_rows: int | None = None) -> np.ndarray:
+    """Boolean mask over rows sorted by code: True at the first row of each code.
+
+    Computed from the code counts, so the sorted codes need not be materialised.
+    """
+    n = len(codes) if n_rows is None else n_rows
+    out = np.zeros(n, dtype=bool)
+    if n:
+        counts = np.bincount(codes)
+        starts = np.cumsum(counts) - counts
+        out[starts[counts > 0]] = True
+    return out
 
 
 def boundaries(sorted_codes: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import boundaries, factorize_sorted, sort_order, time_ns
+from ._encode import boundaries, factorize_sorted, group_starts, sort_order, time_ns
 from ._typing import DurationLike
 from ._validation import check_duration, check_frame, describe
 from .exceptions import DataError, InputTypeError
@@ -165,13 +165,10 @@ def _session_codes(
         return np.zeros(0, dtype=np.int64)
     user, t = _user_time(events, names)
     order = sort_order(user, t)
-    # u, ts: (n,) int64, sorted by (user, time, input position)
-    u = user[order]
+    new = group_starts(user)  # user boundaries in sorted order, from code counts
     del user
-    ts = t[order]
+    ts = t[order]  # (n,) int64 ns, sorted by (user, time, input position)
     del t
-    new = boundaries(u)
-    del u
     np.logical_or(new[1:], np.diff(ts) > timeout_ns, out=new[1:])
     if split_on_campaign:
         camp = _campaign_codes(events, names)
