@@ -6,6 +6,7 @@ and Shapley models.
 """
 
 from ._version import __version__
+from .config import ReportConfig
 from .exceptions import (
     DataError,
     DataQualityWarning,
@@ -18,7 +19,6 @@ from .exceptions import (
     SchemaError,
     SparseChainWarning,
 )
-from .config import ReportConfig
 from .journeys import Journeys
 from .report import ReportResult, run_report
 from .sessions import sessionize, sessions
@@ -42,3 +42,19 @@ __all__ = [
     "sessionize",
     "sessions",
 ]
+
+#: Sub-packages loaded on first use, so ``import journeyflow`` stays light:
+#: ``jf.plot`` imports matplotlib, ``jf.datasets`` holds the simulator and sample.
+_LAZY_SUBMODULES = ("datasets", "plot")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'journeyflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY_SUBMODULES])
