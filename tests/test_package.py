@@ -55,7 +55,7 @@ def test_every_public_callable_has_a_docstring_with_an_example() -> None:
     undocumented = []
     for name in jf.__all__:
         obj = getattr(jf, name)
-        if not callable(obj) or name.endswith("Result"):
+        if not callable(obj) or name.endswith(("Result", "Summary")):
             continue
         if isinstance(obj, type) and issubclass(obj, (BaseException, Warning)):
             continue

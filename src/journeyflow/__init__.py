@@ -19,6 +19,7 @@ from .exceptions import (
     SchemaError,
     SparseChainWarning,
 )
+from .io import ValidationResult, ValidationSummary, read_events, validate_events
 from .journeys import Journeys
 from .report import ReportResult, run_report
 from .sessions import sessionize, sessions
@@ -37,10 +38,14 @@ __all__ = [
     "ReportResult",
     "SchemaError",
     "SparseChainWarning",
+    "ValidationResult",
+    "ValidationSummary",
     "__version__",
+    "read_events",
     "run_report",
     "sessionize",
     "sessions",
+    "validate_events",
 ]
 
 #: Sub-packages loaded on first use, so ``import journeyflow`` stays light:
