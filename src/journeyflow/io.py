@@ -217,7 +217,7 @@ def _load(source: Source, encoding: str) -> tuple[pd.DataFrame, bool]:
     if isinstance(source, pd.DataFrame):
         return source, False
     if isinstance(source, pa.Table):
-        return source.to_pandas(), True
+        return source.to_pandas(split_blocks=True), True
     if isinstance(source, (str, os.PathLike)):
         paths = _expand(source)
     elif isinstance(source, Sequence) and not isinstance(source, (bytes, bytearray)) and len(source) > 0:
@@ -232,7 +232,9 @@ def _load(source: Source, encoding: str) -> tuple[pd.DataFrame, bool]:
         )
     tables = [_read_file(p, encoding) for p in paths]
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
-    return table.to_pandas(), True
+    del tables
+    # our own table: convert column by column and free each Arrow buffer as it goes
+    return table.to_pandas(split_blocks=True, self_destruct=True), True
 
 
 # ---------------------------------------------------------------------------
@@ -267,8 +269,10 @@ def _blank_text(values: pd.Series) -> np.ndarray:
         return np.zeros(len(values), dtype=bool)
     import pyarrow.compute as pc
 
-    blank = pc.or_(pc.equal(arr, ""), pc.utf8_is_space(arr))
-    return np.asarray(blank.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    blank = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.utf8_is_space(arr)).fill_null(False)
+    if not pc.any(blank).as_py():  # the common case: skip unpacking the bits
+        return np.zeros(len(values), dtype=bool)
+    return np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _infer_unit(values: np.ndarray) -> str:
@@ -332,7 +336,9 @@ def _parse_timestamps(
     out_of_range = unparsed & looks_iso & _year_outside(text)
     bad |= unparsed & ~out_of_range
     ns = _datetime_ns(parsed, null | bad | out_of_range)
-    ns[out_of_range] = oor
+    if out_of_range.any():
+        ns = ns.copy()
+        ns[out_of_range] = oor
     return ns, null, bad
 
 
@@ -340,6 +346,8 @@ def _datetime_ns(stamps: pd.Series, skip: np.ndarray) -> np.ndarray:
     """tz-aware datetimes of any resolution as int64 ns UTC (exact integer scaling)."""
     naive = stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     unit = np.datetime_data(naive.dtype)[0]
+    if unit == "ns":  # no scaling: NaT is int64 min, which the caller rejects as null
+        return naive.view(np.int64)
     return _scale(naive.view(np.int64), unit, skip)
 
 
@@ -501,11 +509,14 @@ def validate_events(
     out = frame.rename(columns={v: k for k, v in names.items() if v != k})
     if from_files:
         out.index = pd.RangeIndex(n)
-    stamps = pd.DatetimeIndex(np.where(rejected, 0, ns).view("datetime64[ns]")).tz_localize("UTC")
-    assign: dict[str, Any] = {"timestamp": pd.Series(stamps, index=out.index)}
+    assign: dict[str, Any] = {}
+    if str(out["timestamp"].dtype) != "datetime64[ns, UTC]":  # else it is already right
+        stamps = pd.DatetimeIndex(np.where(rejected, 0, ns).view("datetime64[ns]")).tz_localize("UTC")
+        assign["timestamp"] = pd.Series(stamps, index=out.index)
     if revenue is not None:
         assign["revenue"] = pd.Series(revenue, index=out.index)
-    out = out.assign(**assign)
+    if assign:
+        out = out.assign(**assign)
     if rows.size:
         out = out.loc[~rejected]
     return ValidationResult(events=out, rejects=rejects, columns=names)
