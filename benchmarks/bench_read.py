@@ -21,8 +21,8 @@ import argparse
 import gc
 import statistics
 import sys
-import time
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +31,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_table, machine  # noqa: E402
+from _common import fmt_table, machine
 
-import journeyflow as jf  # noqa: E402
+import journeyflow as jf
 
 
 def generate(n: int, path: Path, seed: int = 0) -> None:
@@ -74,9 +74,9 @@ def main() -> None:
             path = Path(tmp) / f"events_{n}.parquet"
             generate(n, path)
             impls = {
-                "pyarrow read + to_pandas": lambda: pq.read_table(path).to_pandas(),
-                "pd.read_parquet": lambda: pd.read_parquet(path),
-                "jf.read_events": lambda: jf.read_events(path),
+                "pyarrow read + to_pandas": lambda path=path: pq.read_table(path).to_pandas(),
+                "pd.read_parquet": lambda path=path: pd.read_parquet(path),
+                "jf.read_events": lambda path=path: jf.read_events(path),
             }
             secs: dict[str, list[float]] = {name: [] for name in impls}
             for _ in range(args.repeat):

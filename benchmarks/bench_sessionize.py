@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_table, machine, measure  # noqa: E402
+from _common import fmt_table, machine, measure
 
 TIMEOUT_NS = 30 * 60 * 10**9
 
