@@ -21,8 +21,10 @@ from .exceptions import (
 )
 from .io import ValidationResult, ValidationSummary, read_events, validate_events
 from .journeys import Journeys
+from .phases import PhaseModel, assign_phases, get_model
 from .report import ReportResult, run_report
 from .sessions import sessionize, sessions
+from .touchpoints import assign_touchpoints
 
 __all__ = [
     "DataError",
@@ -33,6 +35,7 @@ __all__ = [
     "Journeys",
     "NotFittedError",
     "OptionError",
+    "PhaseModel",
     "ReadError",
     "ReportConfig",
     "ReportResult",
@@ -41,6 +44,9 @@ __all__ = [
     "ValidationResult",
     "ValidationSummary",
     "__version__",
+    "assign_phases",
+    "assign_touchpoints",
+    "get_model",
     "read_events",
     "run_report",
     "sessionize",

@@ -1,0 +1,418 @@
+"""Phase models and the phase of every event.
+
+A :class:`PhaseModel` is a name, ordered phases, and a mapping from touchpoints
+and/or event names to the phases they can belong to. Four models are built in:
+
+- ``"aacra"``: awareness, consideration, purchase, retention, advocacy;
+- ``"see-think-do-care"``: see, think, do, care;
+- ``"see-think-do-experience-care"``: see, think, do, experience, care;
+- ``"ten-phase"``: latent need, concrete need, orientation, consideration, decision,
+  purchase, delivery, usage, loyalty, ambassador.
+
+**The multi-phase rule.** A touchpoint may belong to several phases (social media:
+awareness, consideration and advocacy). Per person, in time order, an event takes
+the earliest of its phases that is not before the phase the person has already
+reached (the highest phase of their earlier events); when all of its phases lie
+before that, it takes its latest phase. An event's own mapping (``events=``) wins
+over its touchpoint's. Events mapped to no phase get a missing phase and do not
+move the person on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._encode import factorize_sorted, sort_order, time_ns
+from ._validation import check_frame, closest, describe
+from .exceptions import InputTypeError, OptionError
+from .rules import _factorize_rows, load_toml
+from .schema import resolve_columns
+
+__all__ = ["BUILTIN_MODELS", "PhaseModel", "assign_phases", "get_model"]
+
+MAX_PHASES = 16
+
+
+@dataclass(frozen=True)
+class PhaseModel:
+    """Ordered phases and what touchpoints/events belong to them.
+
+    Parameters
+    ----------
+    name : str
+        The model's name.
+    phases : sequence of str
+        The phases, in journey order (at most 16).
+    touchpoints : dict of str to tuple of str, optional
+        Touchpoint -> the phases it can belong to.
+    events : dict of str to tuple of str, optional
+        Event name -> its phases; wins over the event's touchpoint mapping.
+
+    Examples
+    --------
+    >>> import journeyflow as jf
+    >>> m = jf.PhaseModel("b2b", ("aware", "evaluate", "buy"),
+    ...                   touchpoints={"webinar": ("aware", "evaluate"), "webshop": ("buy",)})
+    >>> m
+    PhaseModel('b2b': aware > evaluate > buy; 2 touchpoints, 0 events)
+    """
+
+    name: str
+    phases: Sequence[str]
+    touchpoints: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    events: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InputTypeError(f"PhaseModel name must be a non-empty string; got {describe(self.name)}.")
+        phases = tuple(self.phases) if not isinstance(self.phases, str) else None
+        if not phases or not all(isinstance(p, str) and p for p in phases):
+            raise InputTypeError(f"PhaseModel {self.name!r}: phases must be a list of names; got {self.phases!r}.")
+        if len(set(phases)) != len(phases):
+            raise OptionError(f"PhaseModel {self.name!r}: phase names must be unique; got {list(phases)}.")
+        if len(phases) > MAX_PHASES:
+            raise OptionError(f"PhaseModel {self.name!r}: at most {MAX_PHASES} phases; got {len(phases)}.")
+        object.__setattr__(self, "phases", phases)
+        for attr in ("touchpoints", "events"):
+            mapping = getattr(self, attr)
+            if not isinstance(mapping, Mapping):
+                raise InputTypeError(f"PhaseModel {self.name!r}: {attr} must be a dict; got {describe(mapping)}.")
+            clean: dict[str, tuple[str, ...]] = {}
+            for key, value in mapping.items():
+                vals = (value,) if isinstance(value, str) else tuple(value)
+                for v in vals:
+                    if v not in phases:
+                        near = closest(v, phases)
+                        hint = f" Did you mean {near!r}?" if near else ""
+                        raise OptionError(
+                            f"PhaseModel {self.name!r}: {attr}[{key!r}] names phase {v!r}, which is not "
+                            f"one of {list(phases)}.{hint}"
+                        )
+                if not vals:
+                    raise OptionError(f"PhaseModel {self.name!r}: {attr}[{key!r}] lists no phase.")
+                clean[str(key)] = vals
+            object.__setattr__(self, attr, clean)
+
+    def __repr__(self) -> str:
+        return (
+            f"PhaseModel({self.name!r}: {' > '.join(self.phases)}; "
+            f"{len(self.touchpoints)} touchpoints, {len(self.events)} events)"
+        )
+
+    def mask(self, phases: Sequence[str]) -> int:
+        """Bit mask of ``phases`` (bit i = phase i)."""
+        return int(sum(1 << self.phases.index(p) for p in set(phases)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PhaseModel:
+        """A model from ``{"name", "phases", "touchpoints", "events"}``."""
+        allowed = {"name", "phases", "touchpoints", "events"}
+        extra = set(data) - allowed
+        if extra:
+            raise OptionError(f"Unknown key {sorted(extra)[0]!r} in a phase model; allowed: {sorted(allowed)}.")
+        missing = [k for k in ("name", "phases") if k not in data]
+        if missing:
+            raise OptionError(f"A phase model needs {missing[0]!r}.")
+        return cls(data["name"], data["phases"], data.get("touchpoints", {}), data.get("events", {}))
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> PhaseModel:
+        """Read a model from TOML: ``name``, ``phases``, ``[touchpoints]``, ``[events]``.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib, journeyflow as jf
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.toml"
+        >>> _ = p.write_text(jf.get_model("aacra").to_toml())
+        >>> jf.PhaseModel.from_toml(p) == jf.get_model("aacra")
+        True
+        """
+        return cls.from_dict(load_toml(path))
+
+    def to_toml(self) -> str:
+        """The model as TOML text."""
+        def q(s: str) -> str:
+            return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+        lines = [f"name = {q(self.name)}", "phases = [" + ", ".join(q(p) for p in self.phases) + "]", ""]
+        for attr in ("touchpoints", "events"):
+            lines.append(f"[{attr}]")
+            for k, v in getattr(self, attr).items():
+                lines.append(f"{q(k)} = [" + ", ".join(q(p) for p in v) + "]")
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _m(name: str, phases: Sequence[str], touchpoints: dict[str, Any], events: dict[str, Any]) -> PhaseModel:
+    return PhaseModel(name, tuple(phases), touchpoints, events)
+
+
+BUILTIN_MODELS: dict[str, PhaseModel] = {
+    "aacra": _m(
+        "aacra",
+        ("awareness", "consideration", "purchase", "retention", "advocacy"),
+        {
+            "social media": ("awareness", "consideration", "advocacy"),
+            "online ad": ("awareness",),
+            "word of mouth": ("awareness", "advocacy"),
+            "search": ("consideration",),
+            "landing page": ("consideration",),
+            "lead form": ("consideration",),
+            "blog": ("consideration",),
+            "reviews": ("consideration", "advocacy"),
+            "webinar": ("consideration", "advocacy"),
+            "website": ("consideration",),
+            "webshop": ("purchase",),
+            "store visit": ("purchase", "retention"),
+            "delivery": ("retention",),
+            "product use": ("retention",),
+            "chat": ("retention",),
+            "e-mail": ("retention",),
+            "forum": ("retention",),
+            "customer service": ("retention",),
+            "newsletter": ("advocacy",),
+            "community": ("advocacy",),
+            "app": ("advocacy",),
+            "login portal": ("advocacy",),
+        },
+        {"review_write": ("advocacy",), "referral_share": ("advocacy",), "return_request": ("retention",)},
+    ),
+    "see-think-do-care": _m(
+        "see-think-do-care",
+        ("see", "think", "do", "care"),
+        {
+            "social media": ("see", "think", "care"),
+            "online ad": ("see",),
+            "word of mouth": ("see", "care"),
+            "search": ("think",),
+            "landing page": ("think",),
+            "lead form": ("think",),
+            "blog": ("think",),
+            "reviews": ("think", "care"),
+            "webinar": ("think", "care"),
+            "website": ("think",),
+            "webshop": ("do",),
+            "store visit": ("do", "care"),
+            "delivery": ("care",),
+            "product use": ("care",),
+            "chat": ("care",),
+            "e-mail": ("care",),
+            "forum": ("care",),
+            "customer service": ("care",),
+            "newsletter": ("care",),
+            "community": ("care",),
+            "app": ("care",),
+            "login portal": ("care",),
+        },
+        {"review_write": ("care",), "referral_share": ("care",), "return_request": ("care",)},
+    ),
+    "see-think-do-experience-care": _m(
+        "see-think-do-experience-care",
+        ("see", "think", "do", "experience", "care"),
+        {
+            "social media": ("see", "think", "care"),
+            "online ad": ("see",),
+            "word of mouth": ("see", "care"),
+            "search": ("think",),
+            "landing page": ("think",),
+            "lead form": ("think",),
+            "blog": ("think",),
+            "reviews": ("think", "care"),
+            "webinar": ("think", "care"),
+            "website": ("think",),
+            "webshop": ("do",),
+            "store visit": ("do", "care"),
+            "e-mail": ("experience", "care"),
+            "delivery": ("experience",),
+            "product use": ("experience",),
+            "chat": ("experience", "care"),
+            "customer service": ("experience", "care"),
+            "forum": ("care",),
+            "newsletter": ("care",),
+            "community": ("care",),
+            "app": ("experience", "care"),
+            "login portal": ("care",),
+        },
+        {"review_write": ("care",), "referral_share": ("care",), "return_request": ("experience",),
+         "order_confirmation_email": ("experience",)},
+    ),
+    "ten-phase": _m(
+        "ten-phase",
+        ("latent need", "concrete need", "orientation", "consideration", "decision",
+         "purchase", "delivery", "usage", "loyalty", "ambassador"),
+        {
+            "social media": ("latent need", "orientation", "ambassador"),
+            "online ad": ("latent need",),
+            "word of mouth": ("concrete need", "ambassador"),
+            "search": ("concrete need",),
+            "landing page": ("orientation",),
+            "blog": ("orientation",),
+            "website": ("orientation",),
+            "reviews": ("consideration", "ambassador"),
+            "webinar": ("consideration", "loyalty"),
+            "lead form": ("consideration",),
+            "webshop": ("decision",),
+            "store visit": ("decision", "loyalty"),
+            "e-mail": ("delivery", "loyalty"),
+            "delivery": ("delivery",),
+            "product use": ("usage",),
+            "chat": ("usage",),
+            "customer service": ("usage",),
+            "app": ("usage", "loyalty"),
+            "login portal": ("loyalty",),
+            "newsletter": ("loyalty",),
+            "forum": ("loyalty",),
+            "community": ("ambassador",),
+        },
+        {"checkout_start": ("purchase",), "purchase": ("purchase",), "review_write": ("ambassador",),
+         "referral_share": ("ambassador",), "return_request": ("usage",)},
+    ),
+}
+
+
+def get_model(model: str | PhaseModel) -> PhaseModel:
+    """A built-in model by name, or the model itself.
+
+    Examples
+    --------
+    >>> import journeyflow as jf
+    >>> jf.get_model("see-think-do-care").phases
+    ('see', 'think', 'do', 'care')
+    """
+    if isinstance(model, PhaseModel):
+        return model
+    if isinstance(model, str):
+        key = model.strip().lower()
+        if key in BUILTIN_MODELS:
+            return BUILTIN_MODELS[key]
+        near = closest(key, BUILTIN_MODELS)
+        hint = f" Did you mean {near!r}?" if near else ""
+        raise OptionError(
+            f"Unknown phase model {model!r}. Built in: {', '.join(BUILTIN_MODELS)}; or pass a "
+            f"jf.PhaseModel.{hint}"
+        )
+    raise InputTypeError(f"model must be a name or a jf.PhaseModel; got {describe(model)}.")
+
+
+def _bit_tables(n_phases: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest set bit of every mask in [0, 2**n_phases); -1 for 0."""
+    masks = np.arange(1 << n_phases, dtype=np.int64)
+    low = np.full(len(masks), -1, dtype=np.int64)
+    high = np.full(len(masks), -1, dtype=np.int64)
+    for bit in range(n_phases - 1, -1, -1):  # a loop over phases
+        low[(masks >> bit) & 1 == 1] = bit
+    for bit in range(n_phases):
+        high[(masks >> bit) & 1 == 1] = bit
+    return low, high
+
+
+def phase_codes(masks: np.ndarray, user_codes: np.ndarray, order: np.ndarray, n_phases: int) -> np.ndarray:
+    """Phase index per row under the multi-phase rule (-1: no phase).
+
+    ``masks`` are per-row phase bit masks, ``order`` sorts rows by (user, time).
+    Iterates a monotone fixed point: start every event at its lowest phase, then
+    repeatedly move each to its earliest phase not before the running maximum of
+    the user's earlier events. Values only grow and the running maximum of a user
+    can take at most ``n_phases`` values, so this converges in at most
+    ``n_phases + 1`` rounds; the fixed point is the sequential answer.
+    """
+    low, high = _bit_tables(n_phases)
+    m = masks[order]
+    g = np.cumsum(_starts_sorted(user_codes[order])) - 1
+    width = n_phases + 1
+    base = g * width
+    assigned = low[m]
+    for _ in range(n_phases + 2):  # bounded by the number of phases, not the data
+        running = np.maximum.accumulate(base + assigned + 1) - base - 1  # inclusive, per user
+        prev = np.empty_like(running)
+        if len(prev):
+            prev[0] = -1
+            prev[1:] = running[:-1]
+            prev[_starts_sorted(g)] = -1
+        allowed = np.where(prev > 0, m & ~((np.int64(1) << np.maximum(prev, 0)) - 1), m)
+        new = np.where(allowed > 0, low[allowed], high[m])
+        if np.array_equal(new, assigned):
+            break
+        assigned = new
+    out = np.empty(len(order), dtype=np.int64)
+    out[order] = assigned
+    return out
+
+
+def _starts_sorted(codes: np.ndarray) -> np.ndarray:
+    out = np.ones(len(codes), dtype=bool)
+    if len(codes):
+        out[1:] = codes[1:] != codes[:-1]
+    return out
+
+
+def assign_phases(
+    events: pd.DataFrame,
+    model: str | PhaseModel = "aacra",
+    *,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Add ``phase`` (ordered categorical) to every event.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Canonical events; with ``touchpoint`` (from :func:`journeyflow.assign_touchpoints`)
+        when the model maps touchpoints. Touchpoints are assigned first when the
+        column is absent.
+    model : str or PhaseModel, default "aacra"
+        A built-in model name or your own :class:`PhaseModel`.
+    columns : dict, optional
+        Canonical name -> your column name.
+
+    Returns
+    -------
+    DataFrame
+        A new frame with every input row and column plus ``phase``: an ordered
+        categorical with the model's phases as categories; missing where the
+        event and its touchpoint map to no phase.
+
+    Notes
+    -----
+    See the module docstring for the multi-phase rule. Vectorised: one sort by
+    (user, time), then at most ``len(phases) + 1`` passes of running maxima.
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> ev = pd.DataFrame({"user_id": ["a"] * 4,
+    ...     "timestamp": pd.date_range("2026-01-01", periods=4, freq="D", tz="UTC"),
+    ...     "event": ["social_post_view", "product_view", "purchase", "social_post_view"]})
+    >>> jf.assign_phases(jf.assign_touchpoints(ev))["phase"].tolist()
+    ['awareness', 'purchase', 'purchase', 'advocacy']
+    """
+    check_frame("events", events)
+    m = get_model(model)
+    names = resolve_columns(events, columns, required=("user_id", "timestamp", "event"), optional=("touchpoint",))
+    out = events
+    if m.touchpoints and "touchpoint" not in names:
+        from .touchpoints import assign_touchpoints
+
+        out = assign_touchpoints(events, columns=columns)
+        names["touchpoint"] = "touchpoint"
+    keys = out[[names["event"]] + ([names["touchpoint"]] if "touchpoint" in names else [])]
+    codes, uniques = _factorize_rows(keys)
+    ev_masks = {k: m.mask(v) for k, v in m.events.items()}
+    tp_masks = {k: m.mask(v) for k, v in m.touchpoints.items()}
+    ev_u = uniques.iloc[:, 0].astype(object).map(ev_masks)
+    if uniques.shape[1] > 1:
+        tp_u = uniques.iloc[:, 1].astype(object).map(tp_masks)
+        ev_u = ev_u.fillna(tp_u)
+    mask_u = ev_u.fillna(0).to_numpy(dtype=np.int64)
+    masks = mask_u[codes]
+    users, _ = factorize_sorted(out[names["user_id"]])
+    order = sort_order(users, time_ns(out[names["timestamp"]]))
+    idx = phase_codes(masks, users, order, len(m.phases))
+    phase = pd.Categorical.from_codes(idx, categories=list(m.phases), ordered=True)
+    return out.assign(phase=pd.Series(phase, index=out.index))
