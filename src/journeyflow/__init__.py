@@ -20,7 +20,7 @@ from .exceptions import (
     SparseChainWarning,
 )
 from .io import ValidationResult, ValidationSummary, read_events, validate_events
-from .journeys import Journeys
+from .journeys import Journeys, build_journeys
 from .phases import PhaseModel, assign_phases, get_model
 from .report import ReportResult, run_report
 from .sessions import sessionize, sessions
@@ -46,6 +46,7 @@ __all__ = [
     "__version__",
     "assign_phases",
     "assign_touchpoints",
+    "build_journeys",
     "get_model",
     "read_events",
     "run_report",

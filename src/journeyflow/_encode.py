@@ -147,7 +147,7 @@ def time_ns(values: Any) -> np.ndarray:
     out = arr.view(np.int64)
     if out.size and (out == np.iinfo(np.int64).min).any():
         raise DataError("timestamps contain missing values (NaT); validate the events first.")
-    return out
+    return np.asarray(out, dtype=np.int64)
 
 
 def counting_argsort(codes: np.ndarray, n_codes: int) -> np.ndarray:
@@ -198,7 +198,7 @@ def sort_order(codes: np.ndarray, times: np.ndarray | None = None) -> np.ndarray
     by_time = None if times is None else time_argsort(times)
     if by_time is None:
         return counting_argsort(codes, n_codes)
-    return by_time[counting_argsort(codes[by_time], n_codes)]
+    return np.asarray(by_time[counting_argsort(codes[by_time], n_codes)], dtype=np.int64)
 
 
 def group_starts(codes: np.ndarray, n_rows: int | None = None) -> np.ndarray:

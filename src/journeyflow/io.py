@@ -347,7 +347,7 @@ def _datetime_ns(stamps: pd.Series, skip: np.ndarray) -> np.ndarray:
     naive = stamps.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     unit = np.datetime_data(naive.dtype)[0]
     if unit == "ns":  # no scaling: NaT is int64 min, which the caller rejects as null
-        return naive.view(np.int64)
+        return np.asarray(naive.view(np.int64))
     return _scale(naive.view(np.int64), unit, skip)
 
 

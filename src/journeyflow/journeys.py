@@ -9,7 +9,7 @@ distinct path with counts (the ChannelAttribution "path file" shape).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,10 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._validation import check_frame, describe
-from .exceptions import DataError, InputTypeError, OptionError
+from .exceptions import DataError, InputTypeError, OptionError, SchemaError
 from .schema import resolve_columns
 
-__all__ = ["Journeys"]
+__all__ = ["Journeys", "build_journeys"]
 
 
 class Journeys:
@@ -402,7 +402,7 @@ def _as_ns(values: Any, name: str) -> np.ndarray:
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
     if isinstance(values, (pd.Series, pd.Index)) and isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").to_numpy().astype("datetime64[ns]").view(np.int64)  # type: ignore[union-attr]
+        return np.asarray(pd.Series(values).dt.tz_convert("UTC").to_numpy().astype("datetime64[ns]").view(np.int64))
     raise InputTypeError(f"{name} must be datetime64 or int64 nanoseconds; got dtype {arr.dtype}.")
 
 
@@ -413,7 +413,7 @@ def _numeric(df: pd.DataFrame, column: str) -> np.ndarray:
         raise DataError(
             f"Column {column!r} must be numeric; row {int(bad[0])} has {df[column].iloc[bad[0]]!r}."
         )
-    return values
+    return np.asarray(values, dtype=np.float64)
 
 
 def _counts(df: pd.DataFrame, column: str) -> np.ndarray:
@@ -422,3 +422,202 @@ def _counts(df: pd.DataFrame, column: str) -> np.ndarray:
     if len(bad):
         raise DataError(f"Column {column!r} must be >= 0; row {int(bad[0])} has {values[bad[0]]!r}.")
     return values
+
+
+def build_journeys(
+    events: pd.DataFrame,
+    *,
+    conversion: str | Sequence[str] = "purchase",
+    touchpoint: str = "channel",
+    lookback: Any = "30D",
+    value: str | None = "revenue",
+    unit: str = "session",
+    collapse_repeats: bool = False,
+    segments: Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> Journeys:
+    """Cut each person's touches into journeys that end at a conversion.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Canonical events with the ``touchpoint`` column (e.g. ``channel`` from
+        :func:`journeyflow.assign_touchpoints`) and, for ``unit="session"``,
+        ``session_id`` (sessionised with a 30-minute timeout when absent).
+    conversion : str or list of str, default "purchase"
+        Conversion event name(s), or the name of a boolean column of the events.
+    touchpoint : str, default "channel"
+        Column whose value is a touch: "channel", "touchpoint", "phase" or any
+        categorical column. Missing values become the touch "(none)".
+    lookback : duration or None, default "30D"
+        Touches that started more than this before the conversion are left out.
+        None keeps every touch.
+    value : str or None, default "revenue"
+        Column with each conversion's value (summed per journey); None or absent:
+        the value is the number of conversions.
+    unit : {"session", "event"}, default "session"
+        One touch per session (the touchpoint of its first event) or per event.
+    collapse_repeats : bool, default False
+        Merge consecutive identical touches within a journey into one.
+    segments : list of str, optional
+        Columns to carry per journey (the value at the journey's first touch).
+    columns : dict, optional
+        Canonical name -> your column name.
+
+    Returns
+    -------
+    Journeys
+        One path per journey, in order of (user, start). ``conversions`` is the
+        number of conversion events in the journey's last session (0 for null
+        journeys), ``value`` their summed value, ``times`` the touch start times,
+        ``conversion_times`` the first conversion's time, ``user_ids`` the user.
+
+    Notes
+    -----
+    Per DESIGN.md: a person's touches up to and including the session with a
+    conversion form one journey; the next touch starts a new one; journeys with no
+    conversion run to the end of the data and are the null paths. The total of
+    ``conversions`` equals the number of conversion events in the input.
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "a", "b"],
+    ...     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-03", "2026-01-05", "2026-01-02"], utc=True),
+    ...     "event": ["view", "purchase", "view", "view"],
+    ...     "channel": ["Email", "Direct", "Paid Search", "Display"]})
+    >>> jr = jf.build_journeys(jf.sessionize(ev))
+    >>> jr.to_paths(aggregate=False)
+                 path  conversions  nulls  value
+    0  Email > Direct          1.0    0.0    1.0
+    1     Paid Search          0.0    1.0    0.0
+    2         Display          0.0    1.0    0.0
+    """
+    from ._encode import factorize_sorted, sort_order, time_ns
+    from ._validation import check_duration, check_option
+
+    check_frame("events", events)
+    check_option("unit", unit, ("session", "event"))
+    span = check_duration("lookback", lookback, allow_none=True)
+    lookback_ns = None if span is None else int(span.value)
+    optional = ["session_id", "revenue"]
+    names = resolve_columns(events, columns, required=("user_id", "timestamp", "event"), optional=optional)
+    if touchpoint not in events.columns:
+        hint = " Run jf.assign_touchpoints(events) first." if touchpoint in ("channel", "touchpoint") else ""
+        hint = " Run jf.assign_phases(events) first." if touchpoint == "phase" else hint
+        raise SchemaError(
+            f"Column {touchpoint!r} (touchpoint=) is not in the events. Columns present: "
+            f"{[str(c) for c in events.columns]}.{hint}"
+        )
+    frame = events
+    if unit == "session" and "session_id" not in names:
+        from .sessions import sessionize
+
+        frame = sessionize(events, columns=columns)
+        names["session_id"] = "session_id"
+    n = len(frame)
+    conv = _conversion_flags(frame, names, conversion)
+    value_col = value if value is not None and value != "revenue" else names.get("revenue")
+    if value is not None and value != "revenue" and value not in frame.columns:
+        raise SchemaError(f"Column {value!r} (value=) is not in the events; pass value=None to count conversions.")
+    if value_col is not None:
+        vals = pd.to_numeric(frame[value_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        conv_value = np.where(conv, np.nan_to_num(vals, nan=0.0), 0.0)
+    else:
+        conv_value = conv.astype(np.float64)
+    users, user_labels = factorize_sorted(frame[names["user_id"]])
+    times = time_ns(frame[names["timestamp"]])
+    touch_raw = frame[touchpoint]
+    touch_codes, channels = _touch_codes(touch_raw)
+    if unit == "session":
+        sess, _ = factorize_sorted(frame[names["session_id"]])
+    else:
+        sess = np.arange(n, dtype=np.int64)
+    # sessions: first row (by time) gives user, start and touch; sums give conversions
+    order = sort_order(sess, times)
+    s_sorted = sess[order]
+    first = np.flatnonzero(np.concatenate([[True], s_sorted[1:] != s_sorted[:-1]])) if n else np.zeros(0, np.int64)
+    rows0 = order[first]
+    s_user, s_start, s_touch = users[rows0], times[rows0], touch_codes[rows0]
+    s_conv = np.add.reduceat(conv[order].astype(np.float64), first) if n else np.zeros(0)
+    s_value = np.add.reduceat(conv_value[order], first) if n else np.zeros(0)
+    conv_t = np.where(conv[order], times[order], np.iinfo(np.int64).max)
+    s_conv_time = np.minimum.reduceat(conv_t, first) if n else np.zeros(0, np.int64)
+    # sessions in (user, start) order; a journey ends with each converting session
+    so = sort_order(s_user, s_start)
+    s_user, s_start, s_touch = s_user[so], s_start[so], s_touch[so]
+    s_conv, s_value, s_conv_time, s_rows0 = s_conv[so], s_value[so], s_conv_time[so], rows0[so]
+    m = len(so)
+    new_user = np.ones(m, dtype=bool)
+    new_user[1:] = s_user[1:] != s_user[:-1]
+    prev_conv = np.zeros(m, dtype=bool)
+    prev_conv[1:] = s_conv[:-1] > 0
+    jid = np.cumsum(new_user | (prev_conv & ~new_user)) - 1
+    n_j = int(jid[-1]) + 1 if m else 0
+    last = np.ones(m, dtype=bool)
+    last[:-1] = jid[1:] != jid[:-1]
+    j_conv = s_conv[last]
+    j_value = s_value[last]
+    j_conv_time = np.where(j_conv > 0, s_conv_time[last], np.iinfo(np.int64).min)
+    keep = np.ones(m, dtype=bool)
+    if lookback_ns is not None:
+        t_conv = j_conv_time[jid]
+        keep &= ~((t_conv != np.iinfo(np.int64).min) & (s_start < t_conv - lookback_ns)) | last
+    if collapse_repeats:
+        idx = np.flatnonzero(keep)
+        same = np.zeros(len(idx), dtype=bool)
+        same[1:] = (s_touch[idx[1:]] == s_touch[idx[:-1]]) & (jid[idx[1:]] == jid[idx[:-1]])
+        keep[idx[same]] = False
+    kept_j = jid[keep]
+    counts = np.bincount(kept_j, minlength=n_j)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    first_of_j = np.flatnonzero(np.concatenate([[True], jid[1:] != jid[:-1]])) if m else np.zeros(0, np.int64)
+    seg = None
+    if segments:
+        seg = frame.iloc[s_rows0[first_of_j]][list(segments)].reset_index(drop=True)
+    return Journeys(
+        touches=s_touch[keep],
+        offsets=offsets,
+        channels=channels,
+        conversions=j_conv,
+        nulls=(j_conv == 0).astype(np.float64),
+        value=j_value,
+        times=s_start[keep],
+        conversion_times=j_conv_time,
+        user_ids=np.asarray(user_labels)[s_user[first_of_j]] if m else np.zeros(0, dtype=object),
+        segments=seg,
+    )
+
+
+def _conversion_flags(frame: pd.DataFrame, names: Mapping[str, str], conversion: Any) -> np.ndarray:
+    if isinstance(conversion, str) and conversion in frame.columns and pd.api.types.is_bool_dtype(frame[conversion].dtype):
+        return np.asarray(frame[conversion].to_numpy(dtype=bool, na_value=False), dtype=bool)
+    if isinstance(conversion, str):
+        wanted = [conversion]
+    elif isinstance(conversion, Sequence) and conversion and all(isinstance(c, str) for c in conversion):
+        wanted = list(conversion)
+    else:
+        raise InputTypeError(
+            f"conversion must be an event name, a list of event names or a boolean column; got {describe(conversion)}."
+        )
+    flags = frame[names["event"]].isin(wanted).to_numpy(dtype=bool)
+    if not flags.any():
+        raise DataError(
+            f"No event is a conversion: {wanted} never occur in column {names['event']!r}. "
+            "Pass conversion= with an event name that occurs, e.g. 'purchase'."
+        )
+    return np.asarray(flags, dtype=bool)
+
+
+def _touch_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes for touch labels; categories keep their order, others sort; missing -> '(none)'."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cats = [str(c) for c in values.cat.categories]
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        if (codes < 0).any():
+            codes = np.where(codes < 0, len(cats), codes)
+            cats.append("(none)")
+        return codes, pd.Index(cats, dtype=object)
+    text = values.astype(object).where(values.notna(), "(none)")
+    codes, uniques = pd.factorize(text.astype(str), sort=True)
+    return codes.astype(np.int64), pd.Index(np.asarray(uniques, dtype=object), dtype=object)
