@@ -19,6 +19,7 @@ from .exceptions import (
     SchemaError,
     SparseChainWarning,
 )
+from .funnels import drop_off, funnel, phase_funnel, time_to_convert, touchpoint_priority
 from .io import ValidationResult, ValidationSummary, read_events, validate_events
 from .journeys import Journeys, build_journeys
 from .phases import PhaseModel, assign_phases, get_model
@@ -47,11 +48,16 @@ __all__ = [
     "assign_phases",
     "assign_touchpoints",
     "build_journeys",
+    "drop_off",
+    "funnel",
     "get_model",
+    "phase_funnel",
     "read_events",
     "run_report",
     "sessionize",
     "sessions",
+    "time_to_convert",
+    "touchpoint_priority",
     "validate_events",
 ]
 

@@ -1,0 +1,623 @@
+"""Step and phase funnels, time to convert, drop-off and touchpoint priority.
+
+All counting runs on one sort of the events by (user, time, input order) and a
+greedy chain of binary searches per step: for every attempt (a step-1 event) the
+earliest event of step 2 at or after it, then of step 3 at or after that, and so
+on. The earliest choice at each step is never worse for reaching later steps, so a
+user's furthest step over all attempts is exact. No loop over users or events: the
+loops run over steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._encode import factorize_sorted, sort_order, time_ns
+from ._validation import check_duration, check_frame, check_option, describe
+from .exceptions import DataError, InputTypeError, SchemaError
+from .phases import PhaseModel, get_model
+from .schema import resolve_columns
+
+__all__ = ["drop_off", "funnel", "phase_funnel", "time_to_convert", "touchpoint_priority"]
+
+MODES = ("ordered", "strict", "unordered")
+_NONE = np.iinfo(np.int64).max
+
+Step = Any  # str | Sequence[str] | boolean mask / column name
+
+
+@dataclass
+class _Sorted:
+    """Events sorted by (user, time, input order), with what the funnels need."""
+
+    order: np.ndarray  # sorted position -> input row
+    user: np.ndarray  # user code per sorted position
+    time: np.ndarray  # int64 ns per sorted position
+    tie_start: np.ndarray  # first sorted position with the same user and time
+    user_labels: pd.Index
+
+
+def _sorted_events(events: pd.DataFrame, names: Mapping[str, str]) -> _Sorted:
+    users, labels = factorize_sorted(events[names["user_id"]])
+    times = time_ns(events[names["timestamp"]])
+    order = sort_order(users, times)
+    u, t = users[order], times[order]
+    new = np.ones(len(order), dtype=bool)
+    if len(order):
+        new[1:] = (u[1:] != u[:-1]) | (t[1:] != t[:-1])
+    tie_start = np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))
+    return _Sorted(order, u, t, tie_start, labels)
+
+
+def _step_masks(events: pd.DataFrame, names: Mapping[str, str], steps: Sequence[Step]) -> tuple[list[np.ndarray], list[str]]:
+    """One boolean mask (input order) and one label per step."""
+    if isinstance(steps, str) or not isinstance(steps, Sequence) or len(steps) < 1:
+        raise InputTypeError(f"steps must be a list of at least one step (event names); got {describe(steps)}.")
+    event = events[names["event"]]
+    masks, labels = [], []
+    present = None
+    for i, step in enumerate(steps):
+        if isinstance(step, str) and step in events.columns and pd.api.types.is_bool_dtype(events[step].dtype):
+            masks.append(events[step].to_numpy(dtype=bool, na_value=False))
+            labels.append(step)
+            continue
+        if isinstance(step, (np.ndarray, pd.Series)) and np.asarray(step).dtype == bool:
+            arr = np.asarray(step, dtype=bool)
+            if len(arr) != len(events):
+                raise InputTypeError(f"Step {i}: a boolean mask needs one value per event ({len(events)}); got {len(arr)}.")
+            masks.append(arr)
+            labels.append(f"step {i + 1}")
+            continue
+        wanted = [step] if isinstance(step, str) else list(step) if isinstance(step, (list, tuple)) else None
+        if not wanted or not all(isinstance(w, str) for w in wanted):
+            raise InputTypeError(
+                f"Step {i} must be an event name, a list of event names or a boolean column; got {describe(step)}."
+            )
+        m = event.isin(wanted).to_numpy(dtype=bool)
+        if not m.any():
+            if present is None:
+                present = sorted(map(str, pd.unique(event.astype(str))))
+            raise DataError(
+                f"Step {i + 1} ({' | '.join(wanted)}) never occurs in column {names['event']!r}. "
+                f"Events present include: {present[:15]}."
+            )
+        masks.append(m)
+        labels.append(" | ".join(wanted))
+    return masks, labels
+
+
+def _chains(
+    s: _Sorted, masks: list[np.ndarray], window_ns: int | None, mode: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per attempt: sorted position of its anchor, furthest step reached (1-based) and
+    the sorted positions of the chain's events (-1 where not reached), shape (attempts, k)."""
+    k = len(masks)
+    pos = [np.flatnonzero(m[s.order]) for m in masks]  # sorted positions of each step's events
+    in_step = np.zeros((k, len(s.order)), dtype=bool) if mode == "strict" else None
+    if in_step is not None:
+        for j in range(k):
+            in_step[j, pos[j]] = True
+    win = _NONE if window_ns is None else window_ns
+    if mode == "unordered":
+        anchors = np.unique(np.concatenate(pos))
+        chain = np.full((len(anchors), k), -1, dtype=np.int64)
+        ok = np.ones(len(anchors), dtype=bool)
+        reached = np.zeros(len(anchors), dtype=np.int64)
+        t0 = s.time[anchors]
+        start = s.tie_start[anchors]
+        for j in range(k):
+            idx = np.searchsorted(pos[j], start)
+            has = idx < len(pos[j])
+            cand = np.where(has, pos[j][np.minimum(idx, max(len(pos[j]) - 1, 0))], -1) if len(pos[j]) else np.full(len(anchors), -1)
+            good = has & (cand >= 0)
+            good &= s.user[np.maximum(cand, 0)] == s.user[anchors]
+            good &= (s.time[np.maximum(cand, 0)] - t0) <= win
+            ok &= good
+            chain[:, j] = np.where(ok, cand, -1)
+            reached = np.where(ok, j + 1, reached)
+        return anchors, reached, chain
+    anchors = pos[0]
+    chain = np.full((len(anchors), k), -1, dtype=np.int64)
+    chain[:, 0] = anchors
+    reached = np.ones(len(anchors), dtype=np.int64)
+    prev = anchors.copy()
+    alive = np.ones(len(anchors), dtype=bool)
+    t0 = s.time[anchors]
+    n = len(s.order)
+    for j in range(1, k):
+        if mode == "strict":
+            cand = prev + 1
+            valid = alive & (cand < n)
+            cand = np.where(valid, cand, 0)
+            assert in_step is not None
+            valid &= in_step[j, cand] & (s.user[cand] == s.user[prev])
+        else:
+            p = pos[j]
+            if len(p) == 0:
+                break
+            idx = np.searchsorted(p, s.tie_start[prev])
+            idx = np.minimum(idx, len(p) - 1)
+            # the same event cannot serve two consecutive steps
+            same = p[idx] == prev
+            idx = np.where(same, idx + 1, idx)
+            valid = alive & (idx < len(p))
+            cand = p[np.minimum(idx, len(p) - 1)]
+            valid &= (s.user[cand] == s.user[prev]) & (s.time[cand] >= s.time[prev])
+        valid &= (s.time[cand] - t0) <= win
+        chain[:, j] = np.where(valid, cand, -1)
+        reached = np.where(valid, j + 1, reached)
+        prev = np.where(valid, cand, prev)
+        alive = valid
+    return anchors, reached, chain
+
+
+def _best_attempt(s: _Sorted, anchors: np.ndarray, reached: np.ndarray) -> np.ndarray:
+    """Index (into anchors) of each user's best attempt: furthest step, then earliest."""
+    if len(anchors) == 0:
+        return np.zeros(0, dtype=np.int64)
+    user = s.user[anchors]
+    # sort attempts by (user, -reached, anchor position)
+    order = np.lexsort((anchors, -reached, user))
+    u = user[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = u[1:] != u[:-1]
+    return np.asarray(order[first], dtype=np.int64)
+
+
+def _table(
+    s: _Sorted,
+    events: pd.DataFrame,
+    anchors: np.ndarray,
+    reached: np.ndarray,
+    chain: np.ndarray,
+    labels: list[str],
+    by: list[str],
+    step_name: str,
+) -> pd.DataFrame:
+    best = _best_attempt(s, anchors, reached)
+    r = reached[best]
+    ch = chain[best]
+    k = len(labels)
+    times = np.where(ch >= 0, s.time[np.maximum(ch, 0)], np.iinfo(np.int64).min)
+    if by:
+        seg = events.iloc[s.order[anchors[best]]][by].reset_index(drop=True)
+        keys = seg.astype(object).where(seg.notna(), "(missing)")
+        grouped = keys.groupby(by, sort=True)
+        inv = grouped.ngroup().to_numpy(dtype=np.int64)
+        groups = grouped.size().reset_index()[by]
+    else:
+        groups = pd.DataFrame(index=[0])
+        inv = np.zeros(len(best), dtype=np.int64)
+    n_groups = len(groups)
+    counts = np.stack([np.bincount(inv[r >= j + 1], minlength=n_groups) for j in range(k)], axis=1)
+    medians = np.full((n_groups, k), np.nan)
+    for j in range(1, k):  # a loop over steps; the median is per segment, vectorised
+        at = r >= j + 1
+        if at.any():
+            gap = pd.Series((times[at, j] - times[at, j - 1]).astype(np.float64))
+            med = gap.groupby(inv[at]).median()
+            medians[med.index.to_numpy(), j] = med.to_numpy()
+    prev = np.concatenate([counts[:, :1], counts[:, :-1]], axis=1)
+    first = counts[:, :1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        from_start = np.where(first > 0, counts / np.maximum(first, 1), np.nan)
+        from_prev = np.where(prev > 0, counts / np.maximum(prev, 1), np.nan)
+    out = pd.DataFrame(
+        {
+            step_name: np.tile(np.asarray(labels, dtype=object), n_groups),
+            f"{step_name}_index": np.tile(np.arange(1, k + 1, dtype=np.int64), n_groups),
+            "users": counts.ravel().astype(np.int64),
+            "conversion_from_start": from_start.ravel(),
+            "conversion_from_previous": from_prev.ravel(),
+            "dropped": (prev - counts).ravel().astype(np.int64),
+            "median_time_from_previous": pd.to_timedelta(medians.ravel(), unit="ns"),
+        }
+    )
+    for c in reversed(by):
+        out.insert(0, c, np.repeat(groups[c].to_numpy(dtype=object), k))
+    return out
+
+
+def _prepare(events: pd.DataFrame, columns: Mapping[str, str] | None, by: Any) -> tuple[dict[str, str], list[str]]:
+    check_frame("events", events)
+    names = resolve_columns(events, columns, required=("user_id", "timestamp", "event"))
+    by_list = [] if by is None else [by] if isinstance(by, str) else list(by)
+    missing = [b for b in by_list if b not in events.columns]
+    if missing:
+        raise SchemaError(
+            f"Segment column {missing[0]!r} (by=) is not in the events. Columns present: "
+            f"{[str(c) for c in events.columns]}."
+        )
+    return names, by_list
+
+
+def funnel(
+    events: pd.DataFrame,
+    steps: Sequence[Step],
+    *,
+    window: Any = "7D",
+    mode: str = "ordered",
+    by: str | Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """How many people reach each step, where they drop and how long it takes.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Canonical events (user_id, timestamp, event).
+    steps : list
+        Each step is an event name, a list of names (any of them), the name of a
+        boolean column, or a boolean mask over the events.
+    window : duration or None, default "7D"
+        Every step must happen within this time of the attempt's first step.
+    mode : {"ordered", "strict", "unordered"}, default "ordered"
+        ``ordered``: steps 1..k in that order, each at or after the previous one.
+        ``strict``: as ordered, and consecutive events of the person (nothing
+        else in between). ``unordered``: steps 1..k all within ``window``, in
+        any order.
+    by : str or list of str, optional
+        Segment column(s); a person's segment is its value at the first event of
+        their best attempt (the one that got furthest, earliest on ties).
+    columns : dict, optional
+        Canonical name -> your column name.
+
+    Returns
+    -------
+    DataFrame
+        One row per (segment, step): the ``by`` columns, ``step`` (str),
+        ``step_index`` (int64, from 1), ``users`` (int64), ``conversion_from_start``
+        and ``conversion_from_previous`` (float64), ``dropped`` (int64: users at
+        the previous step minus users at this one), ``median_time_from_previous``
+        (timedelta64[ns], over the people who reached the step, on their best
+        attempt).
+
+    Notes
+    -----
+    A person counts once, at the furthest step reached over all attempts (every
+    step-1 event starts one; for ``unordered`` every step event). Users never
+    increase along the steps, and ``dropped`` reconciles them exactly.
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "a", "b", "b"],
+    ...     "timestamp": pd.to_datetime(["2026-01-01 10:00", "2026-01-01 10:05", "2026-01-01 10:09",
+    ...                                  "2026-01-01 11:00", "2026-01-09 11:00"], utc=True),
+    ...     "event": ["view", "cart", "buy", "view", "cart"]})
+    >>> jf.funnel(ev, ["view", "cart", "buy"])[["step", "users", "dropped"]]
+       step  users  dropped
+    0  view      2        0
+    1  cart      1        1
+    2   buy      1        0
+    """
+    names, by_list = _prepare(events, columns, by)
+    check_option("mode", mode, MODES)
+    span = check_duration("window", window, allow_none=True)
+    window_ns = None if span is None else int(span.value)
+    masks, labels = _step_masks(events, names, steps)
+    s = _sorted_events(events, names)
+    anchors, reached, chain = _chains(s, masks, window_ns, mode)
+    return _table(s, events, anchors, reached, chain, labels, by_list, "step")
+
+
+def phase_funnel(
+    events: pd.DataFrame,
+    model: str | PhaseModel = "aacra",
+    *,
+    by: str | Sequence[str] | None = None,
+    window: Any = None,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """The ordered funnel over a phase model's phases.
+
+    A person reaches phase k when they have events in phases 1..k in that order
+    (each at or after the previous one), within ``window`` of the first when given.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Events with ``phase`` (from :func:`journeyflow.assign_phases`); phases are
+        assigned with ``model`` when the column is absent.
+    model : str or PhaseModel, default "aacra"
+        The model whose phases are the steps.
+    by, window, columns
+        As in :func:`funnel` (``window`` None: no limit).
+
+    Returns
+    -------
+    DataFrame
+        As :func:`funnel`, with ``phase`` and ``phase_index`` instead of ``step``
+        and ``step_index``; ``median_time_from_previous`` is the median time
+        between reaching consecutive phases (e.g. purchase to delivery).
+
+    Examples
+    --------
+    >>> import journeyflow as jf
+    >>> ev = jf.assign_phases(jf.assign_touchpoints(jf.datasets.simulate_webshop(300, seed=1)))
+    >>> pf = jf.phase_funnel(ev, "aacra")
+    >>> pf["phase"].tolist()
+    ['awareness', 'consideration', 'purchase', 'retention', 'advocacy']
+    >>> bool((pf["users"].diff().dropna() <= 0).all())
+    True
+    """
+    m = get_model(model)
+    frame = events
+    if "phase" not in events.columns:
+        from .phases import assign_phases
+
+        frame = assign_phases(events, model=m, columns=columns)
+    names, by_list = _prepare(frame, columns, by)
+    phase = frame["phase"]
+    if isinstance(phase.dtype, pd.CategoricalDtype) and list(phase.cat.categories) != list(m.phases):
+        raise DataError(
+            f"The events' phase column has phases {list(phase.cat.categories)}, not those of model "
+            f"{m.name!r}; run jf.assign_phases(events, model={m.name!r}) first."
+        )
+    text = phase.astype(object)
+    masks = [(text == p).to_numpy(dtype=bool) for p in m.phases]
+    span = check_duration("window", window, allow_none=True)
+    s = _sorted_events(frame, names)
+    first_present = [i for i, mk in enumerate(masks) if mk.any()]
+    if not first_present:
+        raise DataError(f"No event has a phase of model {m.name!r}; check the touchpoint and event mappings.")
+    anchors, reached, chain = _chains(s, masks, None if span is None else int(span.value), "ordered")
+    return _table(s, frame, anchors, reached, chain, list(m.phases), by_list, "phase")
+
+
+def time_to_convert(
+    events: pd.DataFrame,
+    steps: Sequence[Step] = ("product_view", "purchase"),
+    *,
+    window: Any = None,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Per person, the time from the first step to the last on their best attempt.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Canonical events.
+    steps : list, default ("product_view", "purchase")
+        As in :func:`funnel` (usually two steps).
+    window : duration or None, default None
+        Limit on the time from the first step.
+    columns : dict, optional
+        Canonical name -> your column name.
+
+    Returns
+    -------
+    DataFrame
+        One row per person who completed all steps: user_id, start, end
+        (datetime64[ns, UTC]), duration (timedelta64[ns]). ``.attrs["quantiles"]``
+        holds the 10/25/50/75/90 % quantiles of duration.
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b", "b"],
+    ...     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-03", "2026-01-01", "2026-01-02"], utc=True),
+    ...     "event": ["view", "buy", "view", "buy"]})
+    >>> jf.time_to_convert(ev, ["view", "buy"])["duration"].tolist()
+    [Timedelta('2 days 00:00:00'), Timedelta('1 days 00:00:00')]
+    """
+    names, _ = _prepare(events, columns, None)
+    span = check_duration("window", window, allow_none=True)
+    masks, _labels = _step_masks(events, names, steps)
+    s = _sorted_events(events, names)
+    anchors, reached, chain = _chains(s, masks, None if span is None else int(span.value), "ordered")
+    best = _best_attempt(s, anchors, reached)
+    done = best[reached[best] == len(masks)]
+    start = s.time[chain[done, 0]]
+    end = s.time[chain[done, -1]]
+    out = pd.DataFrame(
+        {
+            "user_id": np.asarray(s.user_labels)[s.user[anchors[done]]],
+            "start": pd.to_datetime(start, utc=True),
+            "end": pd.to_datetime(end, utc=True),
+            "duration": pd.to_timedelta(end - start, unit="ns"),
+        }
+    )
+    out.attrs["quantiles"] = out["duration"].quantile([0.1, 0.25, 0.5, 0.75, 0.9]) if len(out) else None
+    return out
+
+
+def _funnel_state(
+    events: pd.DataFrame,
+    names: Mapping[str, str],
+    steps: Sequence[Step] | None,
+    model: str | PhaseModel | None,
+    window_ns: int | None,
+    mode: str,
+) -> tuple[_Sorted, np.ndarray, np.ndarray, list[str], str]:
+    """Per user (code order): furthest step reached (0 = never started)."""
+    if steps is not None:
+        masks, labels = _step_masks(events, names, steps)
+        name = "step"
+    else:
+        m = get_model(model or "aacra")
+        text = events["phase"].astype(object)
+        masks, labels, name = [(text == p).to_numpy(dtype=bool) for p in m.phases], list(m.phases), "phase"
+    s = _sorted_events(events, names)
+    anchors, reached, _ = _chains(s, masks, window_ns, mode)
+    furthest = np.zeros(len(s.user_labels), dtype=np.int64)
+    best = _best_attempt(s, anchors, reached)
+    furthest[s.user[anchors[best]]] = reached[best]
+    return s, furthest, np.asarray(labels, dtype=object), labels, name
+
+
+def drop_off(
+    events: pd.DataFrame,
+    steps: Sequence[Step] | None = None,
+    *,
+    model: str | PhaseModel | None = None,
+    window: Any = "7D",
+    mode: str = "ordered",
+    by_column: str = "touchpoint",
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Where people leave: the touchpoints and events they met last, per step.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Events with ``touchpoint`` (from :func:`journeyflow.assign_touchpoints`).
+    steps : list, optional
+        Funnel steps (as in :func:`funnel`). When None, the phases of ``model``
+        (the events need ``phase``).
+    model : str or PhaseModel, optional
+        Phase model for a phase funnel (default "aacra" when ``steps`` is None).
+    window, mode : as in :func:`funnel` (phase funnels use no window).
+    by_column : str, default "touchpoint"
+        Column describing the last thing met ("touchpoint", "channel", "event").
+    columns : dict, optional
+        Canonical name -> your column name.
+
+    Returns
+    -------
+    DataFrame
+        One row per (step, last value) for the people whose furthest step it was
+        and who did not finish the funnel: ``step`` (or ``phase``),
+        ``step_index``, ``last_<by_column>``, ``last_event``, ``users`` (int64),
+        ``share`` (float64, of the people who dropped after that step; sums to 1
+        per step). Sorted by step, then users descending.
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> ev = jf.assign_touchpoints(jf.datasets.simulate_webshop(300, seed=1))
+    >>> d = jf.drop_off(ev, ["product_view", "add_to_cart", "purchase"])
+    >>> bool(abs(d.groupby("step_index")["share"].sum() - 1).max() < 1e-9)
+    True
+    """
+    names, _ = _prepare(events, columns, None)
+    if by_column not in events.columns:
+        raise SchemaError(
+            f"Column {by_column!r} (by_column=) is not in the events; run jf.assign_touchpoints(events) "
+            "first or pass by_column='event'."
+        )
+    if steps is None and "phase" not in events.columns:
+        raise SchemaError("drop_off without steps uses phases: run jf.assign_phases(events, model=...) first.")
+    span = None if steps is None else check_duration("window", window, allow_none=True)
+    check_option("mode", mode, MODES)
+    s, furthest, _, labels, name = _funnel_state(
+        events, names, steps, model, None if span is None else int(span.value), mode
+    )
+    last_rows = np.empty(len(s.user_labels), dtype=np.int64)
+    last_rows[s.user] = s.order  # the last write per user is the user's last event (sorted order)
+    k = len(labels)
+    left = np.flatnonzero((furthest >= 1) & (furthest < k))
+    rows = last_rows[left]
+    table = pd.DataFrame(
+        {
+            name: np.asarray(labels, dtype=object)[furthest[left] - 1],
+            f"{name}_index": furthest[left],
+            f"last_{by_column}": events[by_column].to_numpy(dtype=object)[rows],
+            "last_event": events[names["event"]].to_numpy(dtype=object)[rows],
+        }
+    )
+    keys = [name, f"{name}_index", f"last_{by_column}", "last_event"]
+    out = table.groupby(keys, sort=False, dropna=False).size().rename("users").reset_index()
+    out["users"] = out["users"].astype(np.int64)
+    out["share"] = out["users"] / out.groupby(f"{name}_index")["users"].transform("sum")
+    return out.sort_values([f"{name}_index", "users"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+
+def touchpoint_priority(
+    events: pd.DataFrame,
+    *,
+    conversion: str | Sequence[str] = "purchase",
+    model: str | PhaseModel | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Which touchpoints to improve first: reach, exit rate and lift per touchpoint.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Events with ``touchpoint``; ``phase`` is reported when present.
+    conversion : str or list of str, default "purchase"
+        Conversion event name(s).
+    model : ignored unless the events lack ``phase``; kept for symmetry with
+        :func:`drop_off`.
+    columns : dict, optional
+        Canonical name -> your column name.
+
+    Returns
+    -------
+    DataFrame
+        One row per touchpoint: ``touchpoint``, ``phases`` (str, the phases its
+        events fell in), ``users`` (int64, people who met it), ``events`` (int64),
+        ``reach`` (users / all users), ``exit_rate`` (share of its users whose last
+        event was at it and who never converted), ``conversion_rate`` (of its
+        users), ``conversion_rate_without`` (of the other users), ``lift``
+        (conversion_rate / conversion_rate_without), ``priority`` and ``rank``.
+
+    Notes
+    -----
+    ``priority = reach × exit_rate / (1 + lift)``: many people, many of them
+    leaving there, and little association with converting rank first. The
+    conversion rates are associations, not causal effects.
+
+    Examples
+    --------
+    >>> import journeyflow as jf
+    >>> ev = jf.assign_touchpoints(jf.datasets.simulate_webshop(300, seed=1))
+    >>> tp = jf.touchpoint_priority(ev)
+    >>> tp["rank"].tolist() == list(range(1, len(tp) + 1))
+    True
+    """
+    names, _ = _prepare(events, columns, None)
+    if "touchpoint" not in events.columns:
+        raise SchemaError("touchpoint_priority needs a 'touchpoint' column: run jf.assign_touchpoints(events) first.")
+    del model
+    wanted = [conversion] if isinstance(conversion, str) else list(conversion)
+    users, labels = factorize_sorted(events[names["user_id"]])
+    n_users = len(labels)
+    converted_user = np.zeros(n_users, dtype=bool)
+    converted_user[users[events[names["event"]].isin(wanted).to_numpy(dtype=bool)]] = True
+    tp_codes, tps = pd.factorize(events["touchpoint"].astype(object).where(events["touchpoint"].notna(), "(none)"), sort=True)
+    n_tp = len(tps)
+    pair = np.unique(users * n_tp + tp_codes)
+    pu, pt = pair // n_tp, pair % n_tp
+    met_users = np.bincount(pt, minlength=n_tp)
+    met_conv = np.bincount(pt, weights=converted_user[pu].astype(float), minlength=n_tp)
+    n_events = np.bincount(tp_codes, minlength=n_tp)
+    s = _sorted_events(events, names)
+    last_rows = np.empty(n_users, dtype=np.int64)
+    last_rows[s.user] = s.order
+    exits = np.bincount(tp_codes[last_rows[~converted_user]], minlength=n_tp)
+    total_conv = converted_user.sum()
+    rate = met_conv / np.maximum(met_users, 1)
+    others = n_users - met_users
+    rate_without = np.where(others > 0, (total_conv - met_conv) / np.maximum(others, 1), np.nan)
+    lift = np.where(rate_without > 0, rate / np.where(rate_without > 0, rate_without, 1), np.nan)
+    reach = met_users / max(n_users, 1)
+    exit_rate = exits / np.maximum(met_users, 1)
+    priority = reach * exit_rate / (1 + np.nan_to_num(lift, nan=0.0))
+    out = pd.DataFrame(
+        {
+            "touchpoint": np.asarray(tps, dtype=object),
+            "users": met_users.astype(np.int64),
+            "events": n_events.astype(np.int64),
+            "reach": reach,
+            "exit_rate": exit_rate,
+            "conversion_rate": rate,
+            "conversion_rate_without": rate_without,
+            "lift": lift,
+            "priority": priority,
+        }
+    )
+    if "phase" in events.columns:
+        ph = events.groupby(events["touchpoint"].astype(object), observed=True)["phase"].agg(
+            lambda x: ", ".join(str(p) for p in pd.unique(x.dropna().sort_values()))
+        )
+        out.insert(1, "phases", out["touchpoint"].map(ph).fillna(""))
+    out = out.sort_values("priority", ascending=False, kind="stable").reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1, dtype=np.int64)
+    return out

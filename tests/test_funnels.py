@@ -1,0 +1,167 @@
+"""Funnels against a slow, obviously-correct reference; hand-made boundary cases."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import journeyflow as jf
+from journeyflow.exceptions import DataError, OptionError, SchemaError
+
+T0 = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def _ev(rows: list[tuple[str, float, str]], **extra: list[object]) -> pd.DataFrame:
+    ev = pd.DataFrame(rows, columns=["user_id", "h", "event"])
+    ev["timestamp"] = T0 + pd.to_timedelta(ev.pop("h"), unit="h")
+    for k, v in extra.items():
+        ev[k] = v
+    return ev
+
+
+def _slow_furthest(ev: pd.DataFrame, steps: list[str], window: pd.Timedelta | None, mode: str) -> dict[str, int]:
+    """Try every combination of events per user: the definition, no cleverness."""
+    out = {}
+    ordered = ev.reset_index(drop=True).reset_index().sort_values(["user_id", "timestamp", "index"], kind="stable")
+    for user, rows in ordered.groupby("user_id", sort=False):
+        evs = list(zip(rows["timestamp"], rows["event"], range(len(rows))))
+        best = 0
+        for k in range(1, len(steps) + 1):
+            ok = False
+            if mode == "unordered":
+                choices = [[e for e in evs if e[1] == steps[j]] for j in range(k)]
+                for combo in itertools.product(*choices):
+                    ts = [c[0] for c in combo]
+                    if len({c[2] for c in combo}) == k and (window is None or max(ts) - min(ts) <= window):
+                        ok = True
+                        break
+            else:
+                for combo in itertools.permutations(evs, k) if k <= 3 else itertools.combinations(evs, k):
+                    if any(combo[j][1] != steps[j] for j in range(k)):
+                        continue
+                    pos = [c[2] for c in combo]
+                    ts = [c[0] for c in combo]
+                    if any(ts[j] < ts[j - 1] for j in range(1, k)):
+                        continue
+                    if mode == "strict" and any(pos[j] != pos[j - 1] + 1 for j in range(1, k)):
+                        continue
+                    if window is not None and ts[-1] - ts[0] > window:
+                        continue
+                    ok = True
+                    break
+            if ok:
+                best = k
+            else:
+                break
+        out[str(user)] = best
+    return out
+
+
+def _counts(furthest: dict[str, int], k: int) -> list[int]:
+    return [sum(v >= j for v in furthest.values()) for j in range(1, k + 1)]
+
+
+def test_hand_made_window_boundary_and_repeated_attempts() -> None:
+    ev = _ev(
+        [
+            ("a", 0, "view"), ("a", 24 * 7, "cart"),             # exactly at the 7-day window: counts
+            ("b", 0, "view"), ("b", 24 * 7 + 1, "cart"),         # one hour late: no
+            ("b", 24 * 10, "view"), ("b", 24 * 10 + 2, "cart"),  # but a later attempt succeeds
+            ("b", 24 * 10 + 3, "buy"),
+            ("c", 5, "cart"), ("c", 6, "view"),                  # cart before view: not ordered
+        ]
+    )
+    table = jf.funnel(ev, ["view", "cart", "buy"], window="7D")
+    assert table["users"].tolist() == [3, 2, 1]
+    assert table["dropped"].tolist() == [0, 1, 1]
+    assert table["conversion_from_start"].tolist() == pytest.approx([1, 2 / 3, 1 / 3])
+    assert table["conversion_from_previous"].tolist() == pytest.approx([1, 2 / 3, 1 / 2])
+    med = table["median_time_from_previous"].tolist()
+    assert pd.isna(med[0])
+    assert med[1] == pd.Timedelta(hours=(24 * 7 + 2) / 2)  # a: 7 days, b: 2 hours
+    assert med[2] == pd.Timedelta(hours=1)
+    un = jf.funnel(ev, ["view", "cart", "buy"], window="7D", mode="unordered")
+    assert un["users"].tolist() == [3, 3, 1]  # c has both within the window, in any order
+
+
+def test_strict_needs_consecutive_events() -> None:
+    ev = _ev([("a", 0, "view"), ("a", 1, "blog"), ("a", 2, "cart"), ("b", 0, "view"), ("b", 1, "cart")])
+    assert jf.funnel(ev, ["view", "cart"], mode="strict")["users"].tolist() == [2, 1]
+    assert jf.funnel(ev, ["view", "cart"], mode="ordered")["users"].tolist() == [2, 2]
+
+
+def test_step_as_list_and_boolean_column_and_segments() -> None:
+    ev = _ev(
+        [("a", 0, "view"), ("a", 1, "buy_app"), ("b", 0, "view"), ("b", 1, "buy_web"), ("c", 0, "view")],
+        device=["mobile", "mobile", "desktop", "desktop", "mobile"],
+    )
+    ev["is_view"] = ev["event"] == "view"
+    t = jf.funnel(ev, ["is_view", ["buy_app", "buy_web"]], by="device")
+    assert list(t.columns[:3]) == ["device", "step", "step_index"]
+    assert t["device"].tolist() == ["desktop", "desktop", "mobile", "mobile"]
+    assert t["users"].tolist() == [1, 1, 2, 1]
+    assert t["step"].tolist()[1] == "buy_app | buy_web"
+
+
+def test_errors_name_the_problem() -> None:
+    ev = _ev([("a", 0, "view")])
+    with pytest.raises(DataError, match="Step 2 \\(cart\\) never occurs"):
+        jf.funnel(ev, ["view", "cart"])
+    with pytest.raises(OptionError, match="mode"):
+        jf.funnel(ev, ["view"], mode="loose")
+    with pytest.raises(SchemaError, match="'persona' \\(by=\\)"):
+        jf.funnel(ev, ["view"], by="persona")
+    with pytest.raises(OptionError, match="window"):
+        jf.funnel(ev, ["view"], window=7)
+
+
+_row = st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 40), st.sampled_from(["v", "c", "b", "x"]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(_row, min_size=1, max_size=16).filter(lambda r: any(x[2] == "v" for x in r)),
+    st.sampled_from(["ordered", "strict", "unordered"]),
+    st.sampled_from([None, pd.Timedelta("6h"), pd.Timedelta("1D")]),
+)
+def test_matches_the_slow_reference(rows: list[tuple[str, int, str]], mode: str, window: pd.Timedelta | None) -> None:
+    ev = _ev(rows)
+    steps = ["v", "c", "b"]
+    present = [s for s in steps if (ev["event"] == s).any()]
+    steps = steps[: next((i for i, s in enumerate(steps) if s not in present), len(steps))]
+    table = jf.funnel(ev, steps, window=window, mode=mode)
+    expected = _counts(_slow_furthest(ev, steps, window, mode), len(steps))
+    assert table["users"].tolist() == expected
+    assert (np.diff(table["users"]) <= 0).all()
+    assert table["dropped"].sum() == table["users"].iloc[0] - table["users"].iloc[-1]
+    shuffled = jf.funnel(ev.sample(frac=1, random_state=1), steps, window=window, mode=mode)
+    if ev.duplicated(["user_id", "timestamp"]).sum() == 0:
+        assert shuffled["users"].tolist() == table["users"].tolist()
+
+
+def test_phase_funnel_time_to_convert_drop_off_priority_reconcile() -> None:
+    ev = jf.assign_phases(jf.assign_touchpoints(jf.datasets.simulate_webshop(400, seed=4)), model="ten-phase")
+    pf = jf.phase_funnel(ev, "ten-phase")
+    assert pf["phase"].tolist() == list(jf.get_model("ten-phase").phases)
+    assert (np.diff(pf["users"]) <= 0).all()
+    steps = ["product_view", "add_to_cart", "purchase"]
+    fn = jf.funnel(ev, steps, window=None)
+    d = jf.drop_off(ev, steps, window=None)
+    # people who dropped after step k = users at k - users at k+1
+    dropped = d.groupby("step_index")["users"].sum()
+    for k in (1, 2):
+        assert dropped.get(k, 0) == fn["users"].iloc[k - 1] - fn["users"].iloc[k]
+    ttc = jf.time_to_convert(ev, ["product_view", "purchase"])
+    assert len(ttc) == jf.funnel(ev, ["product_view", "purchase"], window=None)["users"].iloc[-1]
+    assert (ttc["duration"] >= pd.Timedelta(0)).all()
+    tp = jf.touchpoint_priority(ev)
+    n_users = ev["user_id"].nunique()
+    met = ev.groupby("touchpoint")["user_id"].nunique()
+    assert dict(zip(tp["touchpoint"], tp["users"])) == met.to_dict()
+    assert tp["reach"].tolist() == pytest.approx((tp["users"] / n_users).tolist())
+    assert (tp["priority"].diff().dropna() <= 0).all()
