@@ -6,6 +6,17 @@ and Shapley models.
 """
 
 from ._version import __version__
+from .attribution import (
+    Bootstrap,
+    FirstTouch,
+    LastTouch,
+    Linear,
+    MarkovAttribution,
+    PositionBased,
+    ShapleyAttribution,
+    TimeDecay,
+    attribute,
+)
 from .config import ReportConfig
 from .exceptions import (
     DataError,
@@ -28,25 +39,34 @@ from .sessions import sessionize, sessions
 from .touchpoints import assign_touchpoints
 
 __all__ = [
+    "Bootstrap",
     "DataError",
     "DataQualityWarning",
+    "FirstTouch",
     "InputTypeError",
     "JourneyflowError",
     "JourneyflowWarning",
     "Journeys",
+    "LastTouch",
+    "Linear",
+    "MarkovAttribution",
     "NotFittedError",
     "OptionError",
     "PhaseModel",
+    "PositionBased",
     "ReadError",
     "ReportConfig",
     "ReportResult",
     "SchemaError",
+    "ShapleyAttribution",
     "SparseChainWarning",
+    "TimeDecay",
     "ValidationResult",
     "ValidationSummary",
     "__version__",
     "assign_phases",
     "assign_touchpoints",
+    "attribute",
     "build_journeys",
     "drop_off",
     "funnel",

@@ -1,0 +1,285 @@
+"""The attribution model interface, the heuristic models and the Shapley model.
+
+Every model takes its parameters in ``__init__``, learns from a
+:class:`~journeyflow.Journeys` in ``fit`` and exposes ``attribution_``: a table
+with one row per channel (channel, conversions, value, share) whose conversions
+sum to the journeys' total conversions and whose value sums to their total value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._validation import check_duration, check_fitted, check_fraction, describe
+from ..exceptions import DataError, InputTypeError, OptionError
+from ..journeys import Journeys
+
+__all__ = [
+    "AttributionModel",
+    "FirstTouch",
+    "LastTouch",
+    "Linear",
+    "PositionBased",
+    "ShapleyAttribution",
+    "TimeDecay",
+]
+
+
+class AttributionModel:
+    """Base class: ``fit(journeys) -> self`` fills ``attribution_``."""
+
+    name = "model"
+    attribution_: pd.DataFrame | None = None
+
+    @property
+    def label(self) -> str:
+        """The model's name with its parameters, as written in the ``model`` column."""
+        return self.name
+
+    def fit(self, journeys: Journeys) -> AttributionModel:
+        if not isinstance(journeys, Journeys):
+            raise InputTypeError(
+                f"fit() takes a jf.Journeys (from jf.build_journeys or jf.Journeys.from_paths); got {describe(journeys)}."
+            )
+        conv, value = self._credit(journeys)
+        self.attribution_ = _table(journeys.channels, conv, value)
+        self.n_journeys_ = journeys.n_paths
+        self.total_conversions_ = journeys.total_conversions
+        return self
+
+    def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fitted = ""
+        if self.attribution_ is not None:
+            fitted = (
+                f" fitted on {self.n_journeys_:,} journeys, {len(self.attribution_)} channels, "
+                f"{self.total_conversions_:,.0f} conversions"
+            )
+        return f"{type(self).__name__}({self._params()}){fitted}"
+
+    def _params(self) -> str:
+        return ""
+
+
+def _table(channels: pd.Index, conv: np.ndarray, value: np.ndarray) -> pd.DataFrame:
+    total = conv.sum()
+    return pd.DataFrame(
+        {
+            "channel": np.asarray(channels, dtype=object),
+            "conversions": conv.astype(np.float64),
+            "value": value.astype(np.float64),
+            "share": conv / total if total > 0 else np.zeros(len(conv)),
+        }
+    )
+
+
+class _TouchWeights(AttributionModel):
+    """Models that split each path's credit over its touches by a weight per touch."""
+
+    def _weights(self, jr: Journeys) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        n_ch = len(jr.channels)
+        if jr.n_touches == 0:
+            return np.zeros(n_ch), np.zeros(n_ch)
+        empty = (jr.lengths == 0) & (jr.conversions > 0)
+        if empty.any():
+            raise DataError(
+                f"{int(empty.sum())} converting journeys have no touch (e.g. path {int(np.flatnonzero(empty)[0])}); "
+                "their conversions could not be credited to any channel."
+            )
+        w = self._weights(jr)
+        pidx = jr.path_index
+        codes = jr.touches.astype(np.int64)
+        conv = np.bincount(codes, weights=w * jr.conversions[pidx], minlength=n_ch)
+        value = np.bincount(codes, weights=w * jr.value[pidx], minlength=n_ch)
+        return conv, value
+
+
+def _position(jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+    pidx = jr.path_index
+    pos = np.arange(jr.n_touches, dtype=np.int64) - jr.offsets[:-1][pidx]
+    return pos, jr.lengths[pidx]
+
+
+class FirstTouch(_TouchWeights):
+    """All credit to the first touch of each path.
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> jr = jf.Journeys.from_paths(pd.DataFrame({"path": ["a > b"], "total_conversions": [2], "total_null": [0]}))
+    >>> jf.FirstTouch().fit(jr).attribution_["conversions"].tolist()
+    [2.0, 0.0]
+    """
+
+    name = "first_touch"
+
+    def _weights(self, jr: Journeys) -> np.ndarray:
+        pos, _ = _position(jr)
+        return np.asarray(pos == 0, dtype=np.float64)
+
+
+class LastTouch(_TouchWeights):
+    """All credit to the last touch of each path.
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> jr = jf.Journeys.from_paths(pd.DataFrame({"path": ["a > b"], "total_conversions": [2], "total_null": [0]}))
+    >>> jf.LastTouch().fit(jr).attribution_["conversions"].tolist()
+    [0.0, 2.0]
+    """
+
+    name = "last_touch"
+
+    def _weights(self, jr: Journeys) -> np.ndarray:
+        pos, length = _position(jr)
+        return np.asarray(pos == length - 1, dtype=np.float64)
+
+
+class Linear(_TouchWeights):
+    """Equal credit to every touch of a path.
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> jr = jf.Journeys.from_paths(pd.DataFrame({"path": ["a > b > a"], "total_conversions": [3], "total_null": [0]}))
+    >>> jf.Linear().fit(jr).attribution_["conversions"].tolist()
+    [2.0, 1.0]
+    """
+
+    name = "linear"
+
+    def _weights(self, jr: Journeys) -> np.ndarray:
+        _, length = _position(jr)
+        return 1.0 / length
+
+
+class PositionBased(_TouchWeights):
+    """``first`` to the first touch, ``last`` to the last, the rest shared by the middle.
+
+    One touch gets everything; two touches split ``first : last`` normalised
+    (50/50 by default).
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> jr = jf.Journeys.from_paths(pd.DataFrame({"path": ["a > b > c > d"], "total_conversions": [10],
+    ...                                            "total_null": [0]}))
+    >>> jf.PositionBased().fit(jr).attribution_["conversions"].round(6).tolist()
+    [4.0, 1.0, 1.0, 4.0]
+    """
+
+    name = "position_based"
+
+    def __init__(self, first: float = 0.4, last: float = 0.4) -> None:
+        self.first = check_fraction("first", first)
+        self.last = check_fraction("last", last)
+        if self.first + self.last > 1:
+            raise OptionError(f"first + last must be at most 1; got {self.first} + {self.last}.")
+
+    @property
+    def label(self) -> str:
+        return self.name if (self.first, self.last) == (0.4, 0.4) else f"position_based({self._params()})"
+
+    def _params(self) -> str:
+        return f"first={self.first}, last={self.last}"
+
+    def _weights(self, jr: Journeys) -> np.ndarray:
+        pos, length = _position(jr)
+        f, la = self.first, self.last
+        two_first = f / (f + la) if f + la > 0 else 0.5
+        middle = (1 - f - la) / np.maximum(length - 2, 1)
+        w = np.where(pos == 0, f, np.where(pos == length - 1, la, middle))
+        w = np.where(length == 2, np.where(pos == 0, two_first, 1 - two_first), w)
+        return np.where(length == 1, 1.0, w)
+
+
+class TimeDecay(_TouchWeights):
+    """Credit ∝ 2^(−age / half_life), age = time from the touch to the conversion.
+
+    Needs touch times and conversion times (journeys from :func:`journeyflow.build_journeys`).
+    Null paths get no credit, so their weights do not matter.
+
+    Examples
+    --------
+    >>> import numpy as np, journeyflow as jf
+    >>> day = 86_400 * 10**9
+    >>> jr = jf.Journeys([0, 1], [0, 2], ["a", "b"], [1.0], times=[0, 7 * day], conversion_times=[7 * day])
+    >>> jf.TimeDecay(half_life="7D").fit(jr).attribution_["conversions"].round(4).tolist()
+    [0.3333, 0.6667]
+    """
+
+    name = "time_decay"
+
+    def __init__(self, half_life: Any = "7D") -> None:
+        span = check_duration("half_life", half_life)
+        assert span is not None
+        self.half_life = span
+
+    @property
+    def label(self) -> str:
+        return self.name if self.half_life == pd.Timedelta("7D") else f"time_decay({self._params()})"
+
+    def _params(self) -> str:
+        return f"half_life={str(self.half_life)!r}"
+
+    def _weights(self, jr: Journeys) -> np.ndarray:
+        if jr.times is None or jr.conversion_times is None:
+            raise DataError(
+                "time_decay needs touch times and conversion times; build the journeys with "
+                "jf.build_journeys(events) (paths read with from_paths have no times)."
+            )
+        pidx = jr.path_index
+        conv_t = jr.conversion_times[pidx]
+        converted = jr.conversions[pidx] > 0
+        age = np.where(converted, (conv_t - jr.times).astype(np.float64), 0.0)
+        raw = np.exp2(-np.clip(age, 0, None) / float(self.half_life.value))
+        total = np.bincount(pidx, weights=raw, minlength=jr.n_paths)
+        return np.asarray(raw / total[pidx], dtype=np.float64)
+
+
+class ShapleyAttribution(AttributionModel):
+    """Shapley values of the channels in the game "conversions of the paths whose
+    channels are all in the coalition".
+
+    For that game, v(S) = Σ_{paths p: channels(p) ⊆ S} conv(p) is a sum of
+    unanimity games, so the Shapley value has an exact closed form:
+    φ_c = Σ_{p ∋ c} conv(p) / |channels(p)|, the credit of each path split equally
+    over its *distinct* channels (Zhao et al., 2018). Exact for any number of
+    channels; the sum over channels is the total conversions (efficiency).
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> jr = jf.Journeys.from_paths(pd.DataFrame({"path": ["a > a > b", "a"], "total_conversions": [2, 1],
+    ...                                            "total_null": [0, 0]}))
+    >>> jf.ShapleyAttribution().fit(jr).attribution_["conversions"].tolist()
+    [2.0, 1.0]
+    """
+
+    name = "shapley"
+
+    def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        n_ch = len(jr.channels)
+        pidx = jr.path_index
+        key = np.unique(pidx * n_ch + jr.touches.astype(np.int64))
+        p, c = key // n_ch, key % n_ch
+        distinct = np.bincount(p, minlength=jr.n_paths)
+        w = 1.0 / distinct[p]
+        conv = np.bincount(c, weights=w * jr.conversions[p], minlength=n_ch)
+        value = np.bincount(c, weights=w * jr.value[p], minlength=n_ch)
+        return conv, value
+
+
+def check_fitted_model(model: AttributionModel) -> pd.DataFrame:
+    check_fitted(model, "attribution_")
+    assert model.attribution_ is not None
+    return model.attribution_
