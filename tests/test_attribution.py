@@ -1,0 +1,198 @@
+"""Attribution models: hand-worked cases, slow references, invariants for every model."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import journeyflow as jf
+from journeyflow.exceptions import DataError, InputTypeError, OptionError
+
+ALL = ["first_touch", "last_touch", "linear", "position_based", "markov", "shapley",
+       jf.MarkovAttribution(order=2), jf.MarkovAttribution(order=3)]
+
+
+def _paths(rows: list[tuple[str, int, int]]) -> jf.Journeys:
+    df = pd.DataFrame(rows, columns=["path", "total_conversions", "total_null"])
+    df["value"] = df["total_conversions"] * 10.0
+    return jf.Journeys.from_paths(df, value="value")
+
+
+def _slow_markov(paths: list[tuple[list[str], float, float]], k: int, removed: str | None) -> float:
+    """Dense chain built path by path, absorption by a dense solve."""
+    seqs = []
+    for touches, conv, null in paths:
+        if len(touches) < k:
+            states = [tuple(touches)]
+        else:
+            states = [tuple(touches[i : i + k]) for i in range(len(touches) - k + 1)]
+        collapsed = [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
+        seqs.append((collapsed, conv, null))
+    names = sorted({s for seq, _, _ in seqs for s in seq})
+    idx = {s: i for i, s in enumerate(names)}
+    n = len(names)
+    start, conv_i, null_i = n, n + 1, n + 2
+    counts = np.zeros((n + 3, n + 3))
+    for seq, conv, null in seqs:
+        w = conv + null
+        counts[start, idx[seq[0]]] += w
+        for a, b in zip(seq[:-1], seq[1:]):
+            counts[idx[a], idx[b]] += w
+        counts[idx[seq[-1]], conv_i] += conv
+        counts[idx[seq[-1]], null_i] += null
+    probs = counts / np.where(counts.sum(1, keepdims=True) > 0, counts.sum(1, keepdims=True), 1)
+    if removed is not None:
+        for s, i in idx.items():
+            if removed in s:
+                probs[i] = 0
+                probs[i, null_i] = 1
+    transient = list(range(n + 1))
+    q = probs[np.ix_(transient, transient)]
+    r = probs[transient, conv_i]
+    x = np.linalg.solve(np.eye(n + 1) - q, r)
+    return float(x[start])
+
+
+def test_heuristics_by_hand() -> None:
+    jr = _paths([("a > b > c", 3, 1), ("c", 1, 0), ("b > a", 2, 5)])
+    at = jf.attribute(jr, models=["first_touch", "last_touch", "linear", "position_based"])
+    got = {m: dict(zip(t["channel"], t["conversions"])) for m, t in at.groupby("model")}
+    assert got["first_touch"] == {"a": 3, "b": 2, "c": 1}
+    assert got["last_touch"] == {"a": 2, "b": 0, "c": 4}
+    assert got["linear"] == pytest.approx({"a": 1 + 1, "b": 1 + 1, "c": 1 + 1})
+    # a>b>c: 40/20/40 of 3; b>a: 50/50 of 2; c: 100% of 1
+    assert got["position_based"] == pytest.approx({"a": 1.2 + 1, "b": 0.6 + 1, "c": 1.2 + 1})
+
+
+def test_time_decay_by_hand() -> None:
+    day = 86_400 * 10**9
+    jr = jf.Journeys([0, 1, 0], [0, 3], ["a", "b"], [2.0], times=[0, 7 * day, 14 * day],
+                     conversion_times=[14 * day])
+    got = jf.TimeDecay(half_life="7D").fit(jr).attribution_
+    w = np.array([0.25, 0.5, 1.0]) / 1.75
+    assert got["conversions"].tolist() == pytest.approx([2 * (w[0] + w[2]), 2 * w[1]])
+    with pytest.raises(DataError, match="time_decay needs touch times"):
+        jf.TimeDecay().fit(_paths([("a", 1, 0)]))
+
+
+def test_markov_by_hand_fractions() -> None:
+    """start->a 3/4, start->b 1/4, a->b 2/3, a->conv 1/3, b->conv 1/3, b->null 2/3."""
+    jr = _paths([("a > b", 1, 1), ("a", 1, 0), ("b", 0, 1)])
+    mm = jf.MarkovAttribution().fit(jr)
+    p = Fraction(3, 4) * (Fraction(1, 3) + Fraction(2, 3) * Fraction(1, 3)) + Fraction(1, 4) * Fraction(1, 3)
+    assert mm.conversion_probability_ == pytest.approx(float(p))
+    re_a = 1 - (Fraction(1, 4) * Fraction(1, 3)) / p
+    re_b = 1 - (Fraction(3, 4) * Fraction(1, 3)) / p
+    assert mm.removal_effects_["removal_effect"].tolist() == pytest.approx([float(re_a), float(re_b)])
+    total = 2
+    assert mm.attribution_["conversions"].tolist() == pytest.approx(
+        [total * float(re_a / (re_a + re_b)), total * float(re_b / (re_a + re_b))]
+    )
+    tm = mm.transition_matrix_
+    row = tm[tm["from_state"] == "(start)"].set_index("to_state")["probability"]
+    assert row.to_dict() == pytest.approx({"a": 0.75, "b": 0.25})
+    assert "MarkovAttribution(order=1) fitted on 3 journeys, 2 channels, 2 conversions" in repr(mm)
+
+
+_path = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(_path, st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=12)
+    .filter(lambda rows: sum(r[1] for r in rows) > 0),
+    st.sampled_from([1, 2, 3]),
+)
+def test_markov_matches_a_dense_reference(rows: list[tuple[list[str], int, int]], k: int) -> None:
+    rows = [r for r in rows if r[1] + r[2] > 0]
+    jr = _paths([(" > ".join(p), c, n) for p, c, n in rows])
+    mm = jf.MarkovAttribution(order=k).fit(jr)
+    ref = [(p, float(c), float(n)) for p, c, n in rows]
+    p_all = _slow_markov(ref, k, None)
+    assert mm.conversion_probability_ == pytest.approx(p_all, rel=1e-9, abs=1e-12)
+    expected = [1 - _slow_markov(ref, k, ch) / p_all for ch in jr.channels]
+    assert mm.removal_effects_["removal_effect"].tolist() == pytest.approx(
+        [max(e, 0) for e in expected], rel=1e-7, abs=1e-9
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(_path, st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=10)
+    .filter(lambda rows: sum(r[1] for r in rows) > 0)
+)
+def test_every_model_reconciles_and_ignores_path_order(rows: list[tuple[list[str], int, int]]) -> None:
+    rows = [r for r in rows if r[1] + r[2] > 0]
+    jr = _paths([(" > ".join(p), c, n) for p, c, n in rows])
+    at = jf.attribute(jr, models=ALL)
+    for _, t in at.groupby("model"):
+        assert t["conversions"].sum() == pytest.approx(jr.total_conversions)
+        assert t["value"].sum() == pytest.approx(jr.total_value)
+        assert t["share"].sum() == pytest.approx(1.0)
+        assert (t["conversions"] >= -1e-12).all()
+    rev = _paths([(" > ".join(p), c, n) for p, c, n in rows[::-1]])
+    at2 = jf.attribute(rev, models=ALL)
+    key = ["model", "channel"]
+    a = at.sort_values(key).reset_index(drop=True)
+    b = at2.sort_values(key).reset_index(drop=True)
+    np.testing.assert_allclose(a["conversions"], b["conversions"], rtol=1e-9, atol=1e-9)
+
+
+def test_shapley_is_the_exact_shapley_value() -> None:
+    """Brute force over all orderings of 3 channels for v(S) = conversions of paths within S."""
+    import itertools
+
+    rows = [("a > b", 3, 0), ("b > c > b", 2, 1), ("c", 1, 0), ("a > b > c", 4, 2)]
+    jr = _paths(rows)
+    sets = [(set(p.split(" > ")), c) for p, c, _ in rows]
+
+    def v(coalition: set[str]) -> float:
+        return sum(c for s, c in sets if s <= coalition)
+
+    chans = ["a", "b", "c"]
+    phi = dict.fromkeys(chans, 0.0)
+    perms = list(itertools.permutations(chans))
+    for perm in perms:
+        seen: set[str] = set()
+        for ch in perm:
+            phi[ch] += (v(seen | {ch}) - v(seen)) / len(perms)
+            seen.add(ch)
+    got = jf.ShapleyAttribution().fit(jr).attribution_
+    assert dict(zip(got["channel"], got["conversions"])) == pytest.approx(phi)
+
+
+def test_bootstrap_intervals_cover_the_estimate_and_are_seeded() -> None:
+    jr = _paths([("a > b", 30, 20), ("b", 10, 40), ("a", 15, 15)])
+    at = jf.attribute(jr, models=["linear", "markov"], ci=jf.Bootstrap(n_resamples=60, seed=3))
+    assert (at["ci_low"] <= at["conversions"] + 1e-9).all()
+    assert (at["conversions"] <= at["ci_high"] + 1e-9).all()
+    again = jf.attribute(jr, models=["linear", "markov"], ci=jf.Bootstrap(n_resamples=60, seed=3))
+    pd.testing.assert_frame_equal(at, again)
+    assert at.attrs["ci"]["n_resamples"] == 60
+
+
+def test_markov_recovers_the_simulated_ranking_roughly() -> None:
+    """On simulated data the Markov shares correlate with the true removal shares."""
+    sim = jf.datasets.simulate_webshop(3_000, seed=11, return_truth=True)
+    ev = jf.assign_touchpoints(jf.sessionize(sim.events))
+    jr = jf.build_journeys(ev, lookback=None)
+    mm = jf.MarkovAttribution().fit(jr).attribution_.set_index("channel")["share"]
+    truth = sim.truth.set_index("channel")["share"].reindex(mm.index)
+    assert np.corrcoef(mm.to_numpy(), truth.to_numpy())[0, 1] > 0.7
+
+
+def test_errors() -> None:
+    jr = _paths([("a", 1, 0)])
+    with pytest.raises(OptionError, match="Unknown attribution model 'markof'.*Did you mean 'markov'"):
+        jf.attribute(jr, models=["markof"])
+    with pytest.raises(InputTypeError, match="jf.Journeys"):
+        jf.attribute(pd.DataFrame(), models=["linear"])  # type: ignore[arg-type]
+    with pytest.raises(OptionError, match="first \\+ last"):
+        jf.PositionBased(first=0.7, last=0.5)
+    with pytest.raises(DataError, match="No journey converts"):
+        jf.MarkovAttribution().fit(_paths([("a", 0, 3)]))
