@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import numpy as np
@@ -41,7 +42,7 @@ def _slow_markov(paths: list[tuple[list[str], float, float]], k: int, removed: s
     for seq, conv, null in seqs:
         w = conv + null
         counts[start, idx[seq[0]]] += w
-        for a, b in zip(seq[:-1], seq[1:]):
+        for a, b in itertools.pairwise(seq):
             counts[idx[a], idx[b]] += w
         counts[idx[seq[-1]], conv_i] += conv
         counts[idx[seq[-1]], null_i] += null
@@ -188,9 +189,9 @@ def test_markov_recovers_the_simulated_ranking_roughly() -> None:
 
 def test_errors() -> None:
     jr = _paths([("a", 1, 0)])
-    with pytest.raises(OptionError, match="Unknown attribution model 'markof'.*Did you mean 'markov'"):
+    with pytest.raises(OptionError, match=r"Unknown attribution model 'markof'.*Did you mean 'markov'"):
         jf.attribute(jr, models=["markof"])
-    with pytest.raises(InputTypeError, match="jf.Journeys"):
+    with pytest.raises(InputTypeError, match=r"jf\.Journeys"):
         jf.attribute(pd.DataFrame(), models=["linear"])  # type: ignore[arg-type]
     with pytest.raises(OptionError, match="first \\+ last"):
         jf.PositionBased(first=0.7, last=0.5)
