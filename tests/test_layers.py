@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "journeys": 4,
     "funnels": 4,
     "dropoff": 4,
+    "flows": 4,
     "attribution": 5,
     "plot": 6,
     "datasets": 7,
