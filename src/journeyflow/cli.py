@@ -103,23 +103,21 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--timestamp-unit", choices=("s", "ms", "us", "ns"), help="unit of epoch timestamps")
 
-    def add_output(p: argparse.ArgumentParser, positional: bool) -> None:
-        if not positional:
-            p.add_argument("-o", "--out", default="-", metavar="FILE", help="output file ('-': stdout, the default)")
+    def add_output(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-o", "--out", default="-", metavar="FILE", help="output file ('-': stdout, the default)")
         p.add_argument("--format", choices=FORMATS, help="output format (default: from the file suffix, else csv)")
         p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
         p.add_argument("--no-neutralize", action="store_true", help="do not neutralise CSV formula cells")
 
     sp = sub.add_parser("sessionize", parents=[common], help="add session_id to events (or list sessions)")
     sp.add_argument("events", nargs="+", metavar="EVENTS", help=events_help)
-    sp.add_argument("out", metavar="OUT", help="output file ('-' for stdout)")
     add_input(sp)
     sp.add_argument("--timeout", help='inactivity that ends a session (default "30min")')
     sp.add_argument("--max-duration", help="longest session, e.g. 12h")
     sp.add_argument("--split-on-campaign", action="store_true", help="new session when the utm campaign changes")
     sp.add_argument("--sessions", action="store_true", help="write one row per session instead of the events")
     sp.add_argument("--conversion", help="with --sessions: conversion event names, comma separated")
-    add_output(sp, positional=True)
+    add_output(sp)
     sp.set_defaults(func=_cmd_sessionize)
 
     fp = sub.add_parser("funnel", parents=[common], help="step funnel over event names")
@@ -129,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     fp.add_argument("--window", help='time allowed from step 1 (default "7D")')
     fp.add_argument("--mode", choices=FUNNEL_MODES, help="ordered (default), strict or unordered")
     fp.add_argument("--by", help="segment columns, comma separated")
-    add_output(fp, positional=False)
+    add_output(fp)
     fp.set_defaults(func=_cmd_funnel)
 
     ap = sub.add_parser(
@@ -158,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     pg.add_argument("--nulls-column", default="total_null", help="default: %(default)s")
     pg.add_argument("--value-column", default=None, help="default: total_conversion_value when present")
     pg.add_argument("--sep", default=">", help="separator between touches (default: %(default)s)")
-    add_output(ap, positional=False)
+    add_output(ap)
     ap.set_defaults(func=_cmd_attribute)
     return parser
 

@@ -35,7 +35,7 @@ from ._progress import NullProgress, Progress, StageRecord, StageTimer
 from ._version import __version__
 from .config import ReportConfig, check_relative_path
 from .exceptions import DataError, InputTypeError, JourneyflowError, OptionError, ReadError
-from .schema import REQUIRED, RejectReason, resolve_columns
+from .schema import resolve_columns
 
 __all__ = ["ReportResult", "neutralize_formulas", "run_report"]
 
@@ -482,74 +482,17 @@ def _validate(src: Any, cfg: ReportConfig, *, mapped: bool) -> tuple[pd.DataFram
             kwargs["timestamp_unit"] = opts.timestamp_unit
         if opts.timezone != "UTC":
             kwargs["timezone"] = opts.timezone
-    validate = _public("validate_events")
+    from .io import validate_events
+
     try:
-        if validate is not None:
-            if "timezone" in kwargs and not _accepts(validate, "timezone"):
-                raise OptionError(
-                    "Config key 'input.timezone' is not supported by this version of "
-                    "jf.validate_events; remove it (naive timestamps are read as UTC)."
-                )
-            result = _call(validate, src, **kwargs)
-            events, rejects = result.events, result.rejects
-            n_in = len(events) + len(rejects)
-        else:  # pragma: no cover - only before journeyflow.io existed
-            events, rejects, n_in = _basic_validate(src, kwargs)
+        result = validate_events(src, **kwargs)
+        events, rejects = result.events, result.rejects
+        n_in = len(events) + len(rejects)
     except JourneyflowError as exc:
         if isinstance(src, (str, os.PathLike)) and str(src) not in str(exc):
             raise type(exc)(f"{src}: {exc}") from None
         raise
     return events, rejects, n_in
-
-
-def _basic_validate(src: Any, kwargs: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Minimal reader/validator used only when ``jf.validate_events`` is not available."""
-    if isinstance(src, pd.DataFrame):
-        raw = src
-    else:
-        path = Path(src)
-        name = path.name.lower()
-        try:
-            if name.endswith((".parquet", ".pq")):
-                raw = pd.read_parquet(path)
-            elif name.endswith((".jsonl", ".json", ".ndjson")):
-                raw = pd.read_json(path, lines=True)
-            else:
-                raw = pd.read_csv(path)
-        except FileNotFoundError:
-            raise ReadError(f"{src}: no such file.") from None
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise ReadError(f"{src}: cannot read it as events ({exc}).") from None
-    names = resolve_columns(raw, kwargs.get("columns"), required=REQUIRED)
-    user, ts_raw, event = (raw[names[c]] for c in REQUIRED)
-    unit = kwargs.get("timestamp_unit")
-    if pd.api.types.is_numeric_dtype(ts_raw.dtype):
-        ts = pd.to_datetime(ts_raw, unit=unit or "s", utc=True, errors="coerce")
-    else:
-        ts = pd.to_datetime(ts_raw, utc=True, errors="coerce", format="mixed")
-    checks = [
-        (user.isna(), "user_id", RejectReason.NULL_USER_ID),
-        (ts_raw.isna(), "timestamp", RejectReason.NULL_TIMESTAMP),
-        (ts.isna() & ts_raw.notna(), "timestamp", RejectReason.UNPARSABLE_TIMESTAMP),
-        (event.isna(), "event", RejectReason.NULL_EVENT),
-    ]
-    bad = np.zeros(len(raw), dtype=bool)
-    parts = []
-    for mask, col, reason in checks:
-        m = mask.to_numpy(dtype=bool) & ~bad
-        bad |= m
-        rows = np.flatnonzero(m)
-        parts.append(
-            pd.DataFrame(
-                {"row": rows, "column": col, "value": raw[names[col]].iloc[rows].astype(str).to_numpy(),
-                 "reason": str(reason)}
-            )
-        )
-    rejects = pd.concat(parts, ignore_index=True).sort_values("row", kind="stable", ignore_index=True)
-    keep = ~bad
-    events = raw.loc[keep].rename(columns={v: k for k, v in names.items()}).reset_index(drop=True)
-    events["timestamp"] = ts[keep].reset_index(drop=True)
-    return events, rejects, len(raw)
 
 
 def _stage_sessionize(run: _Run) -> str | None:

@@ -1,0 +1,159 @@
+"""The `journeyflow` command, run for real in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import journeyflow as jf
+
+
+def run(*args: str, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-m", "journeyflow", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("r") / "report"
+    cfg = out.parent / "fast.toml"
+    cfg.write_text("[attribution]\nn_resamples = 20\n", encoding="utf-8")
+    res = run("report", "--out", str(out), "--config", str(cfg), "--quiet")
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_report_on_the_sample_writes_everything(report: Path) -> None:
+    for name in ("sessions.parquet", "funnel.csv", "phase_funnel.csv", "drop_off.csv", "touchpoint_priority.csv",
+                 "attribution.csv", "rejects.csv", "summary.json", "report.html"):
+        assert (report / name).is_file(), name
+    assert sorted(p.name for p in (report / "charts").iterdir()) == [
+        "attribution.png", "drop_off.png", "funnel.png", "phase_funnel.png", "touchpoint_priority.png"
+    ]
+    leftovers = [p.name for p in report.parent.iterdir() if ".partial-" in p.name]
+    assert leftovers == []
+
+
+def test_summary_reconciles_with_the_tables_and_the_sample(report: Path) -> None:
+    s = json.loads((report / "summary.json").read_text(encoding="utf-8"))
+    sample = jf.datasets.load_sample()
+    assert s["events_in"] == len(sample) == s["events_used"] + s["events_rejected"]
+    assert s["users"] == sample["user_id"].nunique()
+    assert s["conversions"] == int((sample["event"] == "purchase").sum())
+    assert s["conversion_value"] == pytest.approx(sample["revenue"].sum())
+    at = pd.read_csv(report / "attribution.csv")
+    for model, part in at.groupby("model"):
+        assert part["conversions"].sum() == pytest.approx(s["conversions"]), model
+        assert s["attribution"][model]["conversions"] == pytest.approx(s["conversions"])
+    sessions = pd.read_parquet(report / "sessions.parquet")
+    assert len(sessions) == s["sessions"]
+    funnel = pd.read_csv(report / "funnel.csv")
+    assert (funnel["users"].diff().dropna() <= 0).all()
+
+
+def test_html_is_self_contained(report: Path) -> None:
+    html = (report / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html
+    assert 'src="http' not in html and "<link" not in html
+
+
+def _events_csv(path: Path, **overrides: object) -> Path:
+    ev = jf.datasets.simulate_webshop(60, seed=3)
+    for k, v in overrides.items():
+        ev[k] = v
+    ev.to_csv(path, index=False)
+    return path
+
+
+def test_html_and_formula_injection_are_neutralised(tmp_path: Path) -> None:
+    src = tmp_path / "ev.csv"
+    ev = jf.datasets.simulate_webshop(60, seed=3)
+    ev.loc[ev.index[:5], "utm_source"] = "<script>alert(1)</script>"
+    ev.loc[ev.index[:5], "utm_medium"] = "=HYPERLINK(\"http://evil\")"
+    ev.to_csv(src, index=False)
+    out = tmp_path / "r"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[attribution]\nn_resamples = 0\n[touchpoints]\n", encoding="utf-8")
+    res = run("report", str(src), "--out", str(out), "--config", str(cfg), "--quiet")
+    assert res.returncode == 0, res.stderr
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    text = "\n".join(p.read_text(encoding="utf-8") for p in out.glob("*.csv"))
+    assert "\n=HYPERLINK" not in text and ",=HYPERLINK" not in text
+
+
+def test_bad_config_key_is_named_and_nothing_is_written(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[funnel]\nwindw = \"7D\"\n", encoding="utf-8")
+    out = tmp_path / "r"
+    res = run("report", "--out", str(out), "--config", str(cfg))
+    assert res.returncode == 2
+    assert "windw" in res.stderr and "window" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not out.exists()
+
+
+def test_missing_column_unreadable_and_empty_files(tmp_path: Path) -> None:
+    src = _events_csv(tmp_path / "ev.csv")
+    pd.read_csv(src).rename(columns={"user_id": "visitor"}).to_csv(src, index=False)
+    res = run("report", str(src), "--out", str(tmp_path / "r1"))
+    assert res.returncode == 2 and "user_id" in res.stderr and "visitor" in res.stderr
+    res = run("report", str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "r2"))
+    assert res.returncode == 2 and "nope.parquet" in res.stderr
+    empty = tmp_path / "empty.csv"
+    empty.write_text("user_id,timestamp,event\n", encoding="utf-8")
+    res = run("report", str(empty), "--out", str(tmp_path / "r3"))
+    assert res.returncode == 2 and "no rows" in res.stderr
+    for name in ("r1", "r2", "r3"):
+        assert not (tmp_path / name).exists()
+
+
+def test_existing_folder_needs_overwrite(report: Path) -> None:
+    res = run("report", "--out", str(report))
+    assert res.returncode == 2 and "--overwrite" in res.stderr
+
+
+def test_interrupted_run_leaves_no_report_folder(tmp_path: Path) -> None:
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text("[attribution]\nn_resamples = 5000\n", encoding="utf-8")
+    out = tmp_path / "r"
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "journeyflow", "report", "--out", str(out), "--config", str(cfg), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(".partial-" in p.name for p in tmp_path.iterdir()):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if ".partial-" in p.name] == []
+
+
+def test_subcommands_write_tables(tmp_path: Path) -> None:
+    src = tmp_path / "ev.parquet"
+    jf.datasets.simulate_webshop(80, seed=5).to_parquet(src)
+    res = run("sessionize", str(src), "--out", str(tmp_path / "s.csv"))
+    assert res.returncode == 0, res.stderr
+    assert "session_id" in pd.read_csv(tmp_path / "s.csv").columns
+    res = run("funnel", str(src), "--steps", "product_view,add_to_cart,purchase",
+              "--out", str(tmp_path / "f.csv"))
+    assert res.returncode == 0, res.stderr
+    f = pd.read_csv(tmp_path / "f.csv")
+    expected = jf.funnel(jf.read_events(src), ["product_view", "add_to_cart", "purchase"])
+    assert f["users"].tolist() == expected["users"].tolist()
