@@ -144,27 +144,66 @@ def test_every_model_reconciles_and_ignores_path_order(rows: list[tuple[list[str
     np.testing.assert_allclose(a["conversions"], b["conversions"], rtol=1e-9, atol=1e-9)
 
 
-def test_shapley_is_the_exact_shapley_value() -> None:
-    """Brute force over all orderings of 3 channels for v(S) = conversions of paths within S."""
+def _slow_shapley(rows: list[tuple[str, int, int]]) -> dict[str, float]:
+    """Per coalition, Shapley values by brute force over orderings, then split its conversions."""
     import itertools
+    import math
 
-    rows = [("a > b", 3, 0), ("b > c > b", 2, 1), ("c", 1, 0), ("a > b > c", 4, 2)]
-    jr = _paths(rows)
-    sets = [(set(p.split(" > ")), c) for p, c, _ in rows]
+    by_set: dict[frozenset[str], list[float]] = {}
+    for path, conv, null in rows:
+        key = frozenset(path.split(" > "))
+        c, t = by_set.get(key, [0.0, 0.0])
+        by_set[key] = [c + conv, t + conv + null]
 
-    def v(coalition: set[str]) -> float:
-        return sum(c for s, c in sets if s <= coalition)
+    def v(coalition: frozenset[str]) -> float:
+        c, t = by_set.get(coalition, [0.0, 0.0])
+        return c / t if t > 0 else 0.0
 
-    chans = ["a", "b", "c"]
-    phi = dict.fromkeys(chans, 0.0)
-    perms = list(itertools.permutations(chans))
-    for perm in perms:
-        seen: set[str] = set()
-        for ch in perm:
-            phi[ch] += (v(seen | {ch}) - v(seen)) / len(perms)
-            seen.add(ch)
+    out: dict[str, float] = {}
+    for coalition, (conv, _) in by_set.items():
+        players = sorted(coalition)
+        phi = dict.fromkeys(players, 0.0)
+        for perm in itertools.permutations(players):
+            seen: frozenset[str] = frozenset()
+            for ch in perm:
+                phi[ch] += (v(seen | {ch}) - v(seen)) / math.factorial(len(players))
+                seen = seen | {ch}
+        pos = {k: max(x, 0.0) for k, x in phi.items()}
+        norm = sum(pos.values())
+        for k in players:
+            out[k] = out.get(k, 0.0) + conv * (pos[k] / norm if norm > 0 else 1 / len(players))
+    return out
+
+
+def test_shapley_by_hand() -> None:
+    """a: 2 of 10 convert, b: 1 of 10, a+b: 5 of 10. In the {a, b} game
+    phi_a = (0.2 + (0.5 - 0.1)) / 2 = 0.3 and phi_b = (0.1 + (0.5 - 0.2)) / 2 = 0.2,
+    so the 5 conversions of a+b split 3 : 2."""
+    jr = _paths([("a", 2, 8), ("b", 1, 9), ("a > b", 5, 5)])
     got = jf.ShapleyAttribution().fit(jr).attribution_
-    assert dict(zip(got["channel"], got["conversions"])) == pytest.approx(phi)
+    assert got["conversions"].tolist() == pytest.approx([2 + 3, 1 + 2])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(_path, st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=10)
+    .filter(lambda rows: sum(r[1] for r in rows) > 0)
+)
+def test_shapley_matches_brute_force(rows: list[tuple[list[str], int, int]]) -> None:
+    rows = [r for r in rows if r[1] + r[2] > 0]
+    as_text = [(" > ".join(p), c, n) for p, c, n in rows]
+    got = jf.ShapleyAttribution().fit(_paths(as_text)).attribution_
+    expected = _slow_shapley(as_text)
+    assert dict(zip(got["channel"], got["conversions"])) == pytest.approx(expected)
+
+
+def test_shapley_is_not_the_linear_model() -> None:
+    jr = _paths([("a", 1, 99), ("b", 30, 70), ("a > b", 10, 10)])
+    shap = jf.ShapleyAttribution().fit(jr).attribution_["conversions"].to_numpy()
+    lin = jf.Linear().fit(jr).attribution_["conversions"].to_numpy()
+    assert not np.allclose(shap, lin)
+    with pytest.raises(DataError, match="max_channels=2"):
+        jf.ShapleyAttribution(max_channels=2).fit(_paths([("a > b > c", 1, 0)]))
 
 
 def test_bootstrap_intervals_cover_the_estimate_and_are_seeded() -> None:
@@ -197,3 +236,14 @@ def test_errors() -> None:
         jf.PositionBased(first=0.7, last=0.5)
     with pytest.raises(DataError, match="No journey converts"):
         jf.MarkovAttribution().fit(_paths([("a", 0, 3)]))
+
+
+def test_evaluate_attribution_by_hand() -> None:
+    at = pd.DataFrame({"model": ["good"] * 3 + ["bad"] * 3, "channel": ["a", "b", "c"] * 2,
+                       "share": [0.5, 0.3, 0.2, 0.1, 0.3, 0.6]})
+    truth = pd.DataFrame({"channel": ["a", "b", "c"], "share": [0.6, 0.3, 0.1], "conversions_lost": [6, 3, 1]})
+    ev = jf.evaluate_attribution(at, truth)
+    assert ev["model"].tolist() == ["good", "bad"]
+    assert ev["total_abs_error"].tolist() == pytest.approx([0.2, 1.0])
+    assert ev["max_abs_error"].tolist() == pytest.approx([0.1, 0.5])
+    assert ev["rank_correlation"].tolist() == pytest.approx([1.0, -1.0])

@@ -16,6 +16,7 @@ from .attribution import (
     ShapleyAttribution,
     TimeDecay,
     attribute,
+    evaluate_attribution,
 )
 from .config import ReportConfig
 from .exceptions import (
@@ -69,6 +70,7 @@ __all__ = [
     "attribute",
     "build_journeys",
     "drop_off",
+    "evaluate_attribution",
     "funnel",
     "get_model",
     "phase_funnel",

@@ -39,6 +39,7 @@ __all__ = [
     "ShapleyAttribution",
     "TimeDecay",
     "attribute",
+    "evaluate_attribution",
 ]
 
 #: Model names accepted by :func:`attribute`, and the class each one builds.
@@ -205,3 +206,59 @@ def attribute(
     if ci is not None:
         out.attrs["ci"] = {"method": "bootstrap", "n_resamples": ci.n_resamples, "level": ci.level, "seed": ci.seed}
     return out
+
+
+def evaluate_attribution(table: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Score each model's shares against a ground truth (e.g. the simulator's).
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`attribute` (model, channel, share).
+    truth : DataFrame
+        channel and share (the true incremental share of each channel; the
+        simulator's ``truth``). Channels missing on either side count as 0.
+
+    Returns
+    -------
+    DataFrame
+        One row per model, best first: ``model``, ``mean_abs_error`` and
+        ``max_abs_error`` (of shares, per channel), ``total_abs_error`` (sum over
+        channels of |share - true share|, in [0, 2]), ``rank_correlation``
+        (Spearman, between the model's and the true shares).
+
+    Examples
+    --------
+    >>> import pandas as pd, journeyflow as jf
+    >>> at = pd.DataFrame({"model": ["m", "m"], "channel": ["a", "b"], "share": [0.6, 0.4]})
+    >>> truth = pd.DataFrame({"channel": ["a", "b"], "share": [0.5, 0.5]})
+    >>> jf.evaluate_attribution(at, truth).round(3)
+      model  mean_abs_error  max_abs_error  total_abs_error  rank_correlation
+    0     m             0.1            0.1              0.2               NaN
+    """
+    from scipy.stats import spearmanr
+
+    for name, frame, cols in (("table", table, ("model", "channel", "share")), ("truth", truth, ("channel", "share"))):
+        if not isinstance(frame, pd.DataFrame):
+            raise InputTypeError(f"{name} must be a DataFrame; got {describe(frame)}.")
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise OptionError(f"{name} needs column {missing[0]!r}; it has {[str(c) for c in frame.columns]}.")
+    true = truth.groupby("channel")["share"].sum()
+    rows = []
+    for model, part in table.groupby("model", sort=False):  # a loop over models
+        got = part.groupby("channel")["share"].sum()
+        channels = got.index.union(true.index)
+        a, b = got.reindex(channels, fill_value=0.0), true.reindex(channels, fill_value=0.0)
+        err = (a - b).abs()
+        rho = spearmanr(a, b).statistic if a.nunique() > 1 and b.nunique() > 1 else np.nan
+        rows.append(
+            {
+                "model": model,
+                "mean_abs_error": float(err.mean()),
+                "max_abs_error": float(err.max()),
+                "total_abs_error": float(err.sum()),
+                "rank_correlation": float(rho),
+            }
+        )
+    return pd.DataFrame(rows).sort_values("total_abs_error", kind="stable").reset_index(drop=True)

@@ -247,36 +247,97 @@ class TimeDecay(_TouchWeights):
 
 
 class ShapleyAttribution(AttributionModel):
-    """Shapley values of the channels in the game "conversions of the paths whose
-    channels are all in the coalition".
+    """Shapley values of channels in the conversion-rate game (data-driven attribution).
 
-    For that game, v(S) = Σ_{paths p: channels(p) ⊆ S} conv(p) is a sum of
-    unanimity games, so the Shapley value has an exact closed form:
-    φ_c = Σ_{p ∋ c} conv(p) / |channels(p)|, the credit of each path split equally
-    over its *distinct* channels (Zhao et al., 2018). Exact for any number of
-    channels; the sum over channels is the total conversions (efficiency).
+    Players are channels. The value of a coalition S is the conversion rate of the
+    journeys whose set of distinct channels is exactly S:
+    ``v(S) = conversions(S) / (conversions(S) + nulls(S))``, so non-converting
+    journeys count. Coalitions never seen in the data are worth 0, and v(∅) = 0.
+
+    The conversions (and value) of the journeys with channel set S are split over
+    the channels of S in proportion to their Shapley values in the game restricted
+    to the subsets of S:
+    ``φ_c(S) = Σ_{T ⊆ S − {c}} |T|! (|S|-|T|-1)! / |S|! · (v(T ∪ {c}) − v(T))``.
+    Negative values (a channel whose presence lowers the rate) are clipped to 0
+    before splitting; when all are 0 the split is equal. Attributed conversions
+    therefore sum to the total.
+
+    Computed exactly for all coalitions at once with the Möbius (Harsanyi
+    dividend) transform over channel bit masks: ``φ_c(S) = Σ_{T ⊆ S, c ∈ T} d(T) / |T|``,
+    O(n² 2ⁿ) for n channels; up to ``max_channels`` channels (default 16).
+
+    Parameters
+    ----------
+    max_channels : int, default 16
+        Refuse more channels than this (2ⁿ coalitions); merge rare channels first.
 
     Examples
     --------
     >>> import pandas as pd, journeyflow as jf
-    >>> jr = jf.Journeys.from_paths(pd.DataFrame({"path": ["a > a > b", "a"], "total_conversions": [2, 1],
-    ...                                            "total_null": [0, 0]}))
-    >>> jf.ShapleyAttribution().fit(jr).attribution_["conversions"].tolist()
-    [2.0, 1.0]
+    >>> paths = pd.DataFrame({"path": ["a", "b", "a > b"], "total_conversions": [2, 1, 5],
+    ...                       "total_null": [8, 9, 5]})
+    >>> jf.ShapleyAttribution().fit(jf.Journeys.from_paths(paths)).attribution_["conversions"].round(6).tolist()
+    [5.0, 3.0]
     """
 
     name = "shapley"
 
+    def __init__(self, max_channels: int = 16) -> None:
+        from .._validation import check_positive_int
+
+        self.max_channels = check_positive_int("max_channels", max_channels)
+
+    def _params(self) -> str:
+        return "" if self.max_channels == 16 else f"max_channels={self.max_channels}"
+
     def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
         n_ch = len(jr.channels)
+        used = np.unique(jr.touches.astype(np.int64))
+        n = len(used)
+        if n > self.max_channels:
+            raise DataError(
+                f"Exact Shapley attribution over {n} channels needs 2^{n} coalitions; the limit is "
+                f"max_channels={self.max_channels}. Merge rare channels (e.g. into 'Other') or raise max_channels."
+            )
+        local = np.full(n_ch, -1, dtype=np.int64)
+        local[used] = np.arange(n)
         pidx = jr.path_index
-        key = np.unique(pidx * n_ch + jr.touches.astype(np.int64))
-        p, c = key // n_ch, key % n_ch
-        distinct = np.bincount(p, minlength=jr.n_paths)
-        w = 1.0 / distinct[p]
-        conv = np.bincount(c, weights=w * jr.conversions[p], minlength=n_ch)
-        value = np.bincount(c, weights=w * jr.value[p], minlength=n_ch)
-        return conv, value
+        bits = np.zeros(jr.n_paths, dtype=np.int64)
+        np.bitwise_or.at(bits, pidx, np.left_shift(1, local[jr.touches.astype(np.int64)]))
+        size = 1 << n
+        conv = np.bincount(bits, weights=jr.conversions, minlength=size)
+        total = np.bincount(bits, weights=jr.conversions + jr.nulls, minlength=size)
+        value = np.bincount(bits, weights=jr.value, minlength=size)
+        v = np.where(total > 0, conv / np.where(total > 0, total, 1), 0.0)
+        v[0] = 0.0
+        masks = np.arange(size, dtype=np.int64)
+        # Möbius transform: Harsanyi dividends d(T)
+        d = v.copy()
+        for b in range(n):  # a loop over channels (bits), vectorised over all masks
+            has = (masks >> b) & 1 == 1
+            d[has] -= d[masks[has] ^ (1 << b)]
+        popcount = np.zeros(size, dtype=np.int64)
+        for b in range(n):
+            popcount += (masks >> b) & 1
+        share_by_size = np.where(popcount > 0, d / np.maximum(popcount, 1), 0.0)
+        phi = np.zeros((size, n))
+        for c in range(n):  # per channel: subset-sum (zeta) transform of d(T)/|T| over T containing c
+            g = np.where((masks >> c) & 1 == 1, share_by_size, 0.0)
+            for b in range(n):
+                has = (masks >> b) & 1 == 1
+                g[has] += g[masks[has] ^ (1 << b)]
+            phi[:, c] = g
+        phi = np.clip(phi, 0.0, None)
+        member = ((masks[:, None] >> np.arange(n)[None, :]) & 1) == 1
+        weights = np.where(member, phi, 0.0)
+        norm = weights.sum(axis=1, keepdims=True)
+        equal = member / np.maximum(member.sum(axis=1, keepdims=True), 1)
+        split = np.where(norm > 0, weights / np.where(norm > 0, norm, 1), equal)
+        conv_local = (split * conv[:, None]).sum(axis=0)
+        value_local = (split * value[:, None]).sum(axis=0)
+        out_c, out_v = np.zeros(n_ch), np.zeros(n_ch)
+        out_c[used], out_v[used] = conv_local, value_local
+        return out_c, out_v
 
 
 def check_fitted_model(model: AttributionModel) -> pd.DataFrame:
