@@ -16,7 +16,7 @@ SKIP = {"journeyflow.__main__"}  # runs the command line on import
 def _modules() -> list[str]:
     names = ["journeyflow"]
     for info in pkgutil.walk_packages(journeyflow.__path__, prefix="journeyflow."):
-        if info.name not in SKIP and not info.name.startswith("journeyflow.dask"):
+        if info.name not in SKIP:
             names.append(info.name)
     return sorted(names)
 

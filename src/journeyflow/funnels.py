@@ -54,8 +54,11 @@ def _sorted_events(events: pd.DataFrame, names: Mapping[str, str]) -> _Sorted:
     return _Sorted(order, u, t, tie_start, labels)
 
 
-def _step_masks(events: pd.DataFrame, names: Mapping[str, str], steps: Sequence[Step]) -> tuple[list[np.ndarray], list[str]]:
-    """One boolean mask (input order) and one label per step."""
+def _step_masks(
+    events: pd.DataFrame, names: Mapping[str, str], steps: Sequence[Step], *, strict: bool = True
+) -> tuple[list[np.ndarray], list[str]]:
+    """One boolean mask (input order) and one label per step; ``strict``: a step that never
+    occurs is an error (off for a partition of a larger log)."""
     if isinstance(steps, str) or not isinstance(steps, Sequence) or len(steps) < 1:
         raise InputTypeError(f"steps must be a list of at least one step (event names); got {describe(steps)}.")
     event = events[names["event"]]
@@ -79,7 +82,7 @@ def _step_masks(events: pd.DataFrame, names: Mapping[str, str], steps: Sequence[
                 f"Step {i} must be an event name, a list of event names or a boolean column; got {describe(step)}."
             )
         m = event.isin(wanted).to_numpy(dtype=bool)
-        if not m.any():
+        if strict and not m.any():
             if present is None:
                 present = sorted(map(str, pd.unique(event.astype(str))))
             raise DataError(
@@ -169,37 +172,51 @@ def _best_attempt(s: _Sorted, anchors: np.ndarray, reached: np.ndarray) -> np.nd
     return np.asarray(order[first], dtype=np.int64)
 
 
-def _table(
+def _per_user(
     s: _Sorted,
     events: pd.DataFrame,
     anchors: np.ndarray,
     reached: np.ndarray,
     chain: np.ndarray,
-    labels: list[str],
+    k: int,
     by: list[str],
-    step_name: str,
 ) -> pd.DataFrame:
+    """One row per person who started: segment values, furthest step, gaps (ns) between
+    consecutive steps of their best attempt (NaN where not reached). Rows of different
+    people are independent, so tables of disjoint people concatenate (Dask partitions)."""
     best = _best_attempt(s, anchors, reached)
     r = reached[best]
     ch = chain[best]
-    k = len(labels)
-    times = np.where(ch >= 0, s.time[np.maximum(ch, 0)], np.iinfo(np.int64).min)
+    times = np.where(ch >= 0, s.time[np.maximum(ch, 0)], 0)  # int64 ns: gaps are exact
+    out: dict[str, Any] = {}
     if by:
         seg = events.iloc[s.order[anchors[best]]][by].reset_index(drop=True)
         keys = seg.astype(object).where(seg.notna(), "(missing)")
-        grouped = keys.groupby(by, sort=True)
+        out.update({c: keys[c].to_numpy(dtype=object) for c in by})
+    out["reached"] = r
+    for j in range(1, k):
+        out[f"gap_{j}"] = np.where(r >= j + 1, (times[:, j] - times[:, j - 1]).astype(np.float64), np.nan)
+    return pd.DataFrame(out)
+
+
+def _table_from_users(per_user: pd.DataFrame, labels: list[str], by: list[str], step_name: str) -> pd.DataFrame:
+    """The funnel table from :func:`_per_user` rows (in any order)."""
+    k = len(labels)
+    r = per_user["reached"].to_numpy(dtype=np.int64)
+    if by:
+        grouped = per_user[by].groupby(by, sort=True)
         inv = grouped.ngroup().to_numpy(dtype=np.int64)
         groups = grouped.size().reset_index()[by]
     else:
         groups = pd.DataFrame(index=[0])
-        inv = np.zeros(len(best), dtype=np.int64)
+        inv = np.zeros(len(per_user), dtype=np.int64)
     n_groups = len(groups)
     counts = np.stack([np.bincount(inv[r >= j + 1], minlength=n_groups) for j in range(k)], axis=1)
     medians = np.full((n_groups, k), np.nan)
     for j in range(1, k):  # a loop over steps; the median is per segment, vectorised
         at = r >= j + 1
         if at.any():
-            gap = pd.Series((times[at, j] - times[at, j - 1]).astype(np.float64))
+            gap = pd.Series(per_user[f"gap_{j}"].to_numpy(dtype=np.float64)[at])
             med = gap.groupby(inv[at]).median()
             medians[med.index.to_numpy(), j] = med.to_numpy()
     prev = np.concatenate([counts[:, :1], counts[:, :-1]], axis=1)
@@ -215,12 +232,26 @@ def _table(
             "conversion_from_start": from_start.ravel(),
             "conversion_from_previous": from_prev.ravel(),
             "dropped": (prev - counts).ravel().astype(np.int64),
-            "median_time_from_previous": pd.to_timedelta(medians.ravel(), unit="ns"),
+            "median_time_from_previous": pd.to_timedelta(np.round(medians.ravel()), unit="ns"),
         }
     )
     for c in reversed(by):
         out.insert(0, c, np.repeat(groups[c].to_numpy(dtype=object), k))
     return out
+
+
+def _table(
+    s: _Sorted,
+    events: pd.DataFrame,
+    anchors: np.ndarray,
+    reached: np.ndarray,
+    chain: np.ndarray,
+    labels: list[str],
+    by: list[str],
+    step_name: str,
+) -> pd.DataFrame:
+    per_user = _per_user(s, events, anchors, reached, chain, len(labels), by)
+    return _table_from_users(per_user, labels, by, step_name)
 
 
 def _prepare(events: pd.DataFrame, columns: Mapping[str, str] | None, by: Any) -> tuple[dict[str, str], list[str]]:
@@ -296,14 +327,29 @@ def funnel(
     1  cart      1        1
     2   buy      1        0
     """
+    per_user, labels, by_list = _funnel_per_user(events, steps, window=window, mode=mode, by=by, columns=columns)
+    return _table_from_users(per_user, labels, by_list, "step")
+
+
+def _funnel_per_user(
+    events: pd.DataFrame,
+    steps: Sequence[Step],
+    *,
+    window: Any,
+    mode: str,
+    by: str | Sequence[str] | None,
+    columns: Mapping[str, str] | None,
+    strict: bool = True,
+) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Per-person funnel progress (see :func:`_per_user`), step labels, segment columns."""
     names, by_list = _prepare(events, columns, by)
     check_option("mode", mode, MODES)
     span = check_duration("window", window, allow_none=True)
     window_ns = None if span is None else int(span.value)
-    masks, labels = _step_masks(events, names, steps)
+    masks, labels = _step_masks(events, names, steps, strict=strict)
     s = _sorted_events(events, names)
     anchors, reached, chain = _chains(s, masks, window_ns, mode)
-    return _table(s, events, anchors, reached, chain, labels, by_list, "step")
+    return _per_user(s, events, anchors, reached, chain, len(labels), by_list), labels, by_list
 
 
 def phase_funnel(
