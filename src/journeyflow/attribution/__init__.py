@@ -7,15 +7,15 @@ comparison table; ``Bootstrap`` adds percentile intervals by resampling journeys
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._validation import check_fraction, check_positive_int, closest, describe
+from .._validation import closest, describe
 from ..exceptions import InputTypeError, OptionError
 from ..journeys import Journeys
+from .bootstrap import Bootstrap
 from .markov import MarkovAttribution
 from .models import (
     AttributionModel,
@@ -53,82 +53,6 @@ MODELS: dict[str, type[AttributionModel]] = {
     "shapley": ShapleyAttribution,
 }
 DEFAULT_MODELS = ("first_touch", "last_touch", "linear", "position_based", "markov", "shapley")
-
-
-@dataclass(frozen=True)
-class Bootstrap:
-    """Percentile intervals by resampling journeys with replacement.
-
-    Each resample draws as many journeys as the data holds (conversions + nulls),
-    from the paths in proportion to their counts (a multinomial draw, so
-    aggregated path files resample the journeys they stand for), refits the model
-    and records each channel's attributed conversions.
-
-    Parameters
-    ----------
-    n_resamples : int, default 200
-    seed : int, default 0
-        Seed of the ``numpy.random.Generator``.
-    level : float, default 0.95
-        Coverage of the interval.
-
-    Examples
-    --------
-    >>> import journeyflow as jf
-    >>> jf.Bootstrap(n_resamples=100, seed=1)
-    Bootstrap(n_resamples=100, seed=1, level=0.95)
-    """
-
-    n_resamples: int = 200
-    seed: int = 0
-    level: float = 0.95
-
-    def __post_init__(self) -> None:
-        check_positive_int("n_resamples", self.n_resamples)
-        level = check_fraction("level", self.level, inclusive=False)
-        object.__setattr__(self, "level", level)
-
-    def intervals(self, model: AttributionModel, journeys: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        """(low, high) of each channel's attributed conversions."""
-        rng = np.random.default_rng(self.seed)
-        conv, nulls = journeys.conversions, journeys.nulls
-        total = conv + nulls
-        n = int(np.rint(total.sum()))
-        # draw (path, outcome) cells: converting and null journeys of each path
-        cells = np.concatenate([conv, nulls])
-        p = cells / cells.sum()
-        per_value = np.where(conv > 0, journeys.value / np.where(conv > 0, conv, 1), 0.0)
-        samples = np.empty((self.n_resamples, len(journeys.channels)))
-        for b in range(self.n_resamples):  # a loop over resamples
-            draw = rng.multinomial(n, p)
-            c_b, n_b = draw[: len(conv)].astype(float), draw[len(conv):].astype(float)
-            jr_b = Journeys(
-                journeys.touches, journeys.offsets, journeys.channels, c_b, n_b, c_b * per_value,
-                times=journeys.times, conversion_times=journeys.conversion_times,
-            )
-            fitted = type(model)(**_init_params(model))
-            samples[b] = _safe_fit(fitted, jr_b)
-        alpha = (1 - self.level) / 2
-        low, high = np.nanquantile(samples, [alpha, 1 - alpha], axis=0)
-        return low, high
-
-
-def _init_params(model: AttributionModel) -> dict[str, Any]:
-    if isinstance(model, MarkovAttribution):
-        return {"order": model.order}
-    if isinstance(model, TimeDecay):
-        return {"half_life": model.half_life}
-    if isinstance(model, PositionBased):
-        return {"first": model.first, "last": model.last}
-    return {}
-
-
-def _safe_fit(model: AttributionModel, jr: Journeys) -> np.ndarray:
-    if jr.total_conversions <= 0:
-        return np.zeros(len(jr.channels))
-    model.fit(jr)
-    assert model.attribution_ is not None
-    return np.asarray(model.attribution_["conversions"].to_numpy(dtype=np.float64))
 
 
 def _resolve(model: Any) -> AttributionModel:

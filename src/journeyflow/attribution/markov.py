@@ -20,6 +20,8 @@ the conversions that ended there.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -150,7 +152,26 @@ def _absorb(chain: _Chain, keep_states: np.ndarray) -> tuple[float, float]:
     return float(x[-1, 0]), float(x[-1, 1])
 
 
-def _build_chain(jr: Journeys, k: int) -> _Chain:
+@dataclass(frozen=True)
+class _Edges:
+    """The chain's transitions, one entry per (path, step), before weighting.
+
+    kind 0: start -> first state or state -> next (weight conversions + nulls);
+    kind 1: last state -> conversion (weight conversions); kind 2: -> null (nulls).
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    path: np.ndarray
+    kind: np.ndarray
+    last_state: np.ndarray  # per path with states: its last state
+    last_path: np.ndarray  # ... and that path
+    n_states: int
+    member: np.ndarray
+    keys: np.ndarray
+
+
+def _edges(jr: Journeys, k: int) -> _Edges:
     n_ch = len(jr.channels)
     lengths = jr.lengths
     pidx = jr.path_index
@@ -183,18 +204,28 @@ def _build_chain(jr: Journeys, k: int) -> _Chain:
     first[1:] = spath[1:] != spath[:-1]
     last = np.ones(len(codes), dtype=bool)
     last[:-1] = spath[1:] != spath[:-1]
-    w = jr.conversions + jr.nulls
-    src = np.concatenate([np.full(first.sum(), start), codes[~last], codes[last], codes[last]])
-    dst = np.concatenate([codes[first], codes[1:][~last[:-1]], np.full(last.sum(), conv_col), np.full(last.sum(), null_col)])
-    wt = np.concatenate([w[spath[first]], w[spath[~last]], jr.conversions[spath[last]], jr.nulls[spath[last]]])
-    counts = sp.coo_matrix((wt, (src, dst)), shape=(s + 1, s + 3)).tocsr()
+    n_first, n_last = int(first.sum()), int(last.sum())
+    src = np.concatenate([np.full(n_first, start), codes[~last], codes[last], codes[last]])
+    dst = np.concatenate([codes[first], codes[1:][~last[:-1]], np.full(n_last, conv_col), np.full(n_last, null_col)])
+    path = np.concatenate([spath[first], spath[~last], spath[last], spath[last]])
+    kind = np.concatenate([np.zeros(n_first + int((~last).sum()), np.int8), np.ones(n_last, np.int8),
+                           np.full(n_last, 2, np.int8)])
+    member = _membership(np.asarray(uniq, dtype=np.int64), k, n_ch)
+    return _Edges(src, dst, path, kind, codes[last], spath[last], s, member, np.asarray(uniq, dtype=np.int64))
+
+
+def _build_chain(jr: Journeys, k: int) -> _Chain:
+    e = _edges(jr, k)
+    s = e.n_states
+    per_kind = np.stack([jr.conversions + jr.nulls, jr.conversions, jr.nulls])
+    wt = per_kind[e.kind, e.path]
+    counts = sp.coo_matrix((wt, (e.src, e.dst)), shape=(s + 1, s + 3)).tocsr()
     counts.sum_duplicates()
     # average value of the conversions that ended in each state
-    conv_end = np.bincount(codes[last], weights=jr.conversions[spath[last]], minlength=s)
-    value_end = np.bincount(codes[last], weights=jr.value[spath[last]], minlength=s)
+    conv_end = np.bincount(e.last_state, weights=jr.conversions[e.last_path], minlength=s)
+    value_end = np.bincount(e.last_state, weights=jr.value[e.last_path], minlength=s)
     avg_value = np.where(conv_end > 0, value_end / np.where(conv_end > 0, conv_end, 1), 0.0)
-    member = _membership(np.asarray(uniq, dtype=np.int64), k, n_ch)
-    return _Chain(counts, member, avg_value, np.asarray(uniq, dtype=np.int64), k)
+    return _Chain(counts, e.member, avg_value, e.keys, k)
 
 
 def _digits(keys: np.ndarray, k: int, n_ch: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,180 @@
+"""Bootstrap intervals by resampling journeys, vectorised over resamples.
+
+Poisson bootstrap: every (path, outcome) cell -- the converting and the null
+journeys of each path -- gets a Poisson(count) count in each resample. That is
+the journey-level bootstrap with a Poisson instead of a fixed total (the two agree
+as the data grows), it resamples the journeys an aggregated path file stands for,
+and the draws are independent, so they vectorise.
+
+- Heuristic models are linear in the path counts: credit = counts @ W with W the
+  (paths × channels) credit matrix, for all resamples in one sparse product.
+- Markov models: transition counts are linear in the path counts too
+  (counts = weights @ incidence), so all resamples' chains come from one sparse
+  product; the absorption probabilities (with and without each channel) are then
+  batched dense solves, one batch per channel. Used up to ``DENSE_STATES`` states;
+  larger chains refit per resample.
+- Other models refit per resample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._validation import check_fraction, check_positive_int
+from ..journeys import Journeys
+from .markov import MarkovAttribution, _edges
+from .models import AttributionModel, PositionBased, TimeDecay, _TouchWeights
+
+__all__ = ["Bootstrap"]
+
+DENSE_STATES = 150
+CHUNK = 25
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Percentile intervals of attributed conversions by resampling journeys
+    (Poisson bootstrap, see the module docstring).
+
+    Parameters
+    ----------
+    n_resamples : int, default 200
+    seed : int, default 0
+        Seed of the ``numpy.random.Generator``.
+    level : float, default 0.95
+        Coverage of the interval.
+
+    Examples
+    --------
+    >>> import journeyflow as jf
+    >>> jf.Bootstrap(n_resamples=100, seed=1)
+    Bootstrap(n_resamples=100, seed=1, level=0.95)
+    """
+
+    n_resamples: int = 200
+    seed: int = 0
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        check_positive_int("n_resamples", self.n_resamples)
+        object.__setattr__(self, "level", check_fraction("level", self.level, inclusive=False))
+
+    def _draws(self, journeys: Journeys) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(conversions, nulls) per path for chunks of resamples, shape (chunk, paths)."""
+        rng = np.random.default_rng(self.seed)
+        conv, nulls = journeys.conversions, journeys.nulls
+        cells = np.concatenate([conv, nulls])
+        done = 0
+        while done < self.n_resamples:
+            size = min(CHUNK, self.n_resamples - done)
+            draw = rng.poisson(cells, size=(size, len(cells))).astype(np.float64)
+            yield draw[:, : len(conv)], draw[:, len(conv):]
+            done += size
+
+    def samples(self, model: AttributionModel, journeys: Journeys) -> np.ndarray:
+        """Attributed conversions per resample and channel, shape (n_resamples, channels)."""
+        if isinstance(model, MarkovAttribution):
+            out = _markov_samples(self, model.order, journeys)
+            if out is not None:
+                return out
+        if isinstance(model, _TouchWeights) and not isinstance(model, TimeDecay):
+            return _linear_samples(self, model, journeys)
+        return _refit_samples(self, model, journeys)
+
+    def intervals(self, model: AttributionModel, journeys: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) of each channel's attributed conversions."""
+        alpha = (1 - self.level) / 2
+        low, high = np.nanquantile(self.samples(model, journeys), [alpha, 1 - alpha], axis=0)
+        return low, high
+
+
+def _linear_samples(boot: Bootstrap, model: _TouchWeights, jr: Journeys) -> np.ndarray:
+    w = model._weights(jr)
+    credit = sp.csr_matrix(
+        (w, (jr.path_index, jr.touches.astype(np.int64))), shape=(jr.n_paths, len(jr.channels))
+    )
+    parts = [np.asarray((credit.T @ c.T).T) for c, _ in boot._draws(jr)]
+    return np.vstack(parts)
+
+
+def _refit_samples(boot: Bootstrap, model: AttributionModel, jr: Journeys) -> np.ndarray:
+    per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
+    rows = []
+    for conv, nulls in boot._draws(jr):
+        for c_b, n_b in zip(conv, nulls, strict=True):  # a refit per resample: only for nonlinear models
+            if c_b.sum() <= 0:
+                rows.append(np.zeros(len(jr.channels)))
+                continue
+            jr_b = Journeys(jr.touches, jr.offsets, jr.channels, c_b, n_b, c_b * per_value,
+                            times=jr.times, conversion_times=jr.conversion_times)
+            fitted = type(model)(**_init_params(model))
+            fitted.fit(jr_b)
+            assert fitted.attribution_ is not None
+            rows.append(fitted.attribution_["conversions"].to_numpy(dtype=np.float64))
+    return np.vstack(rows)
+
+
+def _init_params(model: AttributionModel) -> dict[str, Any]:
+    if isinstance(model, MarkovAttribution):
+        return {"order": model.order}
+    if isinstance(model, TimeDecay):
+        return {"half_life": model.half_life}
+    if isinstance(model, PositionBased):
+        return {"first": model.first, "last": model.last}
+    return {}
+
+
+def _markov_samples(boot: Bootstrap, order: int, jr: Journeys) -> np.ndarray | None:
+    e = _edges(jr, order)
+    s = e.n_states
+    if s > DENSE_STATES:
+        return None
+    width = s + 3
+    cell = e.src * width + e.dst
+    n_cells = (s + 1) * width
+
+    def incidence(kind: int) -> sp.csr_matrix:
+        sel = e.kind == kind
+        return sp.csr_matrix((np.ones(int(sel.sum())), (e.path[sel], cell[sel])), shape=(jr.n_paths, n_cells))
+
+    way, to_conv, to_null = incidence(0), incidence(1), incidence(2)
+    last = sp.csr_matrix((np.ones(len(e.last_path)), (e.last_path, e.last_state)), shape=(jr.n_paths, s))
+    per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
+    n_ch = len(jr.channels)
+    keeps = [np.concatenate([~e.member[:, c], [True]]) for c in range(n_ch)]
+    out = []
+    for conv, nulls in boot._draws(jr):
+        counts = np.asarray((way.T @ (conv + nulls).T).T + (to_conv.T @ conv.T).T + (to_null.T @ nulls.T).T)
+        counts = counts.reshape(len(conv), s + 1, width)
+        rows = counts.sum(axis=2, keepdims=True)
+        probs = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+        q, r = probs[:, :, : s + 1], probs[:, :, s + 1]
+        conv_end = np.asarray((last.T @ conv.T).T)
+        value_end = np.asarray((last.T @ (conv * per_value).T).T)
+        avg = np.divide(value_end, conv_end, out=np.zeros_like(conv_end), where=conv_end > 0)
+        r_value = r * np.concatenate([avg, np.zeros((len(conv), 1))], axis=1)
+        rhs = np.stack([r, r_value], axis=2)
+        p_all = _absorb_batch(q, rhs, np.ones(s + 1, dtype=bool))
+        re = np.zeros((len(conv), n_ch))
+        for c in range(n_ch):  # a loop over channels; each a batched solve over resamples
+            p_c = _absorb_batch(q, rhs, keeps[c])
+            re[:, c] = 1 - np.divide(p_c[:, 0], p_all[:, 0], out=np.ones(len(conv)), where=p_all[:, 0] > 0)
+        re = np.clip(re, 0, None)
+        total = conv.sum(axis=1, keepdims=True)
+        norm = re.sum(axis=1, keepdims=True)
+        out.append(np.divide(total * re, norm, out=np.zeros_like(re), where=norm > 0))
+    return np.vstack(out)
+
+
+def _absorb_batch(q: np.ndarray, rhs: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Absorption (probability, value) from start for a batch of chains, shape (batch, 2)."""
+    idx = np.flatnonzero(keep)
+    qk = q[:, idx][:, :, idx]
+    a = np.eye(len(idx))[None, :, :] - qk
+    x = np.linalg.solve(a, rhs[:, idx, :])
+    return np.asarray(x[:, -1, :])
