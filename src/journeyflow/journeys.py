@@ -612,6 +612,7 @@ def _conversion_flags(frame: pd.DataFrame, names: Mapping[str, str], conversion:
 def _touch_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Codes for touch labels; categories keep their order, others sort; missing -> '(none)'."""
     if isinstance(values.dtype, pd.CategoricalDtype):
+        values = values.cat.remove_unused_categories()  # channels that never occur are not touches
         cats = [str(c) for c in values.cat.categories]
         codes = values.cat.codes.to_numpy().astype(np.int64)
         if (codes < 0).any():

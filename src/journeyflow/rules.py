@@ -234,30 +234,41 @@ class RuleSet:
             Columns ``name`` (the label), the extra outputs, and ``rule`` (int64:
             index of the matching rule, -1 for the default); same index as ``frame``.
         """
+        which = self.match_rules(frame)
+        out = {self.name: self.labels()[which]}
+        for attr in self.attrs:
+            out[attr] = self.outputs(attr)[which]
+        out["rule"] = np.where(which == len(self.rules), -1, which)
+        return pd.DataFrame(out, index=frame.index)
+
+    def labels(self) -> np.ndarray:
+        """Label of each rule, then the default (index ``len(rules)``)."""
+        return np.array([r.value for r in self.rules] + [self.default], dtype=object)
+
+    def outputs(self, attr: str) -> np.ndarray:
+        """Extra output ``attr`` of each rule, then its default."""
+        default = self.attrs[attr]
+        return np.array([r.attrs.get(attr, default) for r in self.rules] + [default], dtype=object)
+
+    def match_rules(self, frame: pd.DataFrame) -> np.ndarray:
+        """Index of the first matching rule per row (``len(rules)``: none matched)."""
         used = [f for f in self.fields if any(c.field == f for r in self.rules for c in r.conditions)]
         present = [f for f in used if f in frame.columns]
         if present:
-            keys = frame[present]
-            codes, uniques = _factorize_rows(keys)
+            codes, uniques = _factorize_rows(frame[present])
         else:
             codes, uniques = np.zeros(len(frame), dtype=np.int64), pd.DataFrame(index=[0])
         text = {f: _lower_text(uniques[f]) if f in uniques.columns else pd.Series("", index=uniques.index) for f in used}
-        which = np.full(len(uniques), -1, dtype=np.int64)
+        which = np.full(len(uniques), len(self.rules), dtype=np.int64)
         for i, rule in enumerate(self.rules):  # a loop over rules, each vectorised over distinct rows
-            open_ = which < 0
+            open_ = which == len(self.rules)
             if not open_.any():
                 break
             hit = open_.copy()
             for cond in rule.conditions:
                 hit &= cond.evaluate(text[cond.field])
             which[hit] = i
-        labels = np.array([r.value for r in self.rules] + [self.default], dtype=object)
-        out = {self.name: labels[which][codes]}
-        for attr, default in self.attrs.items():
-            vals = np.array([r.attrs.get(attr, default) for r in self.rules] + [default], dtype=object)
-            out[attr] = vals[which][codes]
-        out["rule"] = which[codes]
-        return pd.DataFrame(out, index=frame.index)
+        return np.asarray(which[codes], dtype=np.int64)
 
     # ---- TOML -------------------------------------------------------------
 

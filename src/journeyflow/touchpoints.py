@@ -54,7 +54,7 @@ import pandas as pd
 from ._encode import factorize_sorted, group_starts, sort_order, time_ns
 from ._validation import check_frame, check_option, describe
 from .exceptions import InputTypeError
-from .rules import Rule, RuleSet, iter_rules, load_toml
+from .rules import Rule, RuleSet, _factorize_rows, iter_rules, load_toml
 from .schema import resolve_columns
 
 __all__ = [
@@ -325,26 +325,44 @@ def assign_touchpoints(
     order = sort_order(codes, time_ns(out[names["timestamp"]]))
     first_rows = order[group_starts(codes)]
     fields = [f for f in ("utm_source", "utm_medium", "utm_campaign", "referrer") if f in names]
-    entries = out.iloc[first_rows][[names[f] for f in fields]].set_axis(fields, axis=1)
-    entry_fields = _channel_fields(entries)
-    session_channel = ch_rules.match(entry_fields)["channel"].to_numpy(dtype=object)
+    if fields:  # the channel rules run on the distinct entry combinations only
+        entries = out[[names[f] for f in fields]].iloc[first_rows].set_axis(fields, axis=1)
+        entry_codes, distinct = _factorize_rows(entries)
+    else:
+        entry_codes, distinct = np.zeros(len(first_rows), dtype=np.int64), pd.DataFrame(index=[0])
+    per_entry = ch_rules.match_rules(_channel_fields(distinct))
+    categories = list(dict.fromkeys(ch_rules.labels()))
+    lookup = np.array([categories.index(v) for v in ch_rules.labels()], dtype=np.int64)
+    session_code = lookup[per_entry][entry_codes]
     if keep_channel and "channel" in names:
         given = out[names["channel"]].to_numpy(dtype=object)[first_rows]
         has = pd.notna(given)
-        session_channel = np.where(has, given, session_channel)
-    channel = session_channel[codes]
+        extra = sorted({str(v) for v in given[has]} - set(categories))
+        categories += extra
+        given_codes = pd.Categorical(np.where(has, given, None), categories=categories).codes
+        session_code = np.where(has, given_codes, session_code)
+    channel_codes = np.asarray(session_code, dtype=np.int64)[codes]
+    channel = pd.Categorical.from_codes(channel_codes, categories=categories)
     # --- touchpoints: per event, once per distinct (event, page, url, channel)
     tp_fields = {f: names[f] for f in ("event", "page", "url") if f in names}
     frame = out[list(tp_fields.values())].set_axis(list(tp_fields), axis=1)
     if any(c.field == "channel" for r in tp_rules.rules for c in r.conditions):
-        frame = frame.assign(channel=channel)
-    matched = tp_rules.match(frame)
+        frame = frame.assign(channel=np.asarray(channel, dtype=object))
+    which = tp_rules.match_rules(frame)
     return out.assign(
-        channel=pd.array(channel.astype(object), dtype=object),
-        touchpoint=matched["touchpoint"].to_numpy(dtype=object),
-        kind=matched["kind"].to_numpy(dtype=object),
-        ownership=matched["ownership"].to_numpy(dtype=object),
+        channel=pd.Series(channel, index=out.index),
+        touchpoint=_categorical(tp_rules.labels(), which, out.index),
+        kind=_categorical(tp_rules.outputs("kind"), which, out.index),
+        ownership=_categorical(tp_rules.outputs("ownership"), which, out.index),
     )
+
+
+def _categorical(values: np.ndarray, which: np.ndarray, index: pd.Index) -> pd.Series:
+    """``values[which]`` as a categorical whose categories are all possible values
+    (the same for every partition of a log)."""
+    categories = list(dict.fromkeys(str(v) for v in values))
+    lookup = np.array([categories.index(str(v)) for v in values], dtype=np.int64)
+    return pd.Series(pd.Categorical.from_codes(lookup[which], categories=categories), index=index)
 
 
 def unmatched(events: pd.DataFrame, *, top: int = 20) -> pd.DataFrame:

@@ -1,0 +1,128 @@
+"""Benchmark: touchpoints + phases + journeys vs sessionize (issue 3), and a 5-step
+ordered funnel with a 7-day window vs DuckDB and Polars (issue 4).
+
+Usage::
+
+    python benchmarks/bench_pipeline.py            # 1M and 10M simulated events
+    python benchmarks/bench_pipeline.py --sizes 1e6
+
+Events come from ``jf.datasets.simulate_webshop`` (about 11 events per person),
+held in memory; each timing is the median of ``--repeat`` runs in this process.
+The reference engines do the same count: for each step-1 event, the first step-2
+event at or after it (ASOF join per user), then step 3 after that, and so on;
+a person reaches step k when some attempt reaches it within the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fmt_table, machine
+
+import journeyflow as jf
+
+STEPS = ["landing_page_view", "product_view", "add_to_cart", "checkout_start", "purchase"]
+WINDOW = "7D"
+
+
+def timed(fn, repeat: int) -> tuple[float, object]:
+    out, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        out.append(time.perf_counter() - t0)
+    return statistics.median(out), result
+
+
+def duckdb_funnel(ev: pd.DataFrame) -> list[int]:
+    import duckdb
+
+    con = duckdb.connect()
+    small = ev.loc[ev["event"].isin(STEPS), ["user_id", "timestamp", "event"]]
+    con.register("ev", small)
+    parts = [f"s{i} AS (SELECT user_id, timestamp AS t FROM ev WHERE event = '{s}')" for i, s in enumerate(STEPS)]
+    joins = ["c0 AS (SELECT user_id, t AS t0, t AS t_last FROM s0)"]
+    for i in range(1, len(STEPS)):
+        joins.append(
+            f"c{i} AS (SELECT c.user_id, c.t0, s.t AS t_last FROM c{i - 1} c ASOF JOIN s{i} s "
+            f"ON c.user_id = s.user_id AND s.t >= c.t_last WHERE s.t - c.t0 <= INTERVAL 7 DAY)"
+        )
+    counts = " UNION ALL ".join(f"SELECT {i + 1} AS k, COUNT(DISTINCT user_id) AS n FROM c{i}" for i in range(len(STEPS)))
+    sql = "WITH " + ", ".join(parts + joins) + " " + counts
+    res = con.sql(sql).df().sort_values("k")
+    return res["n"].astype(int).tolist()
+
+
+def polars_funnel(ev: pd.DataFrame) -> list[int]:
+    import polars as pl
+
+    small = pl.from_pandas(ev.loc[ev["event"].isin(STEPS), ["user_id", "timestamp", "event"]])
+    steps = [small.filter(pl.col("event") == s).select("user_id", pl.col("timestamp").alias("t")).sort("t") for s in STEPS]
+    cur = steps[0].with_columns(t0=pl.col("t"), t_last=pl.col("t")).select("user_id", "t0", "t_last")
+    counts = [cur["user_id"].n_unique()]
+    week = pd.Timedelta(WINDOW).to_pytimedelta()
+    for s in steps[1:]:
+        cur = cur.sort("t_last").join_asof(s, left_on="t_last", right_on="t", by="user_id", strategy="forward")
+        cur = cur.filter(pl.col("t").is_not_null() & ((pl.col("t") - pl.col("t0")) <= week))
+        cur = cur.select("user_id", "t0", pl.col("t").alias("t_last"))
+        counts.append(cur["user_id"].n_unique())
+    return counts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", nargs="+", type=float, default=[1e6, 1e7])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    rows = []
+    for size in args.sizes:
+        n_users = max(int(size / 11.3), 10)
+        ev = jf.datasets.simulate_webshop(n_users, seed=0)
+        n = len(ev)
+        label = f"{n:,}"
+        t_ses, ses = timed(lambda ev=ev: jf.sessionize(ev), args.repeat)
+
+        def downstream(ses: pd.DataFrame = ses) -> object:
+            out = jf.assign_phases(jf.assign_touchpoints(ses), model="aacra")
+            return jf.build_journeys(out)
+
+        t_down, _ = timed(downstream, args.repeat)
+        rows.append({"events": label, "task": "sessionize", "implementation": "journeyflow", "median s": t_ses,
+                     "ratio": 1.0})
+        rows.append({"events": label, "task": "touchpoints + phases + journeys", "implementation": "journeyflow",
+                     "median s": t_down, "ratio": t_down / t_ses})
+        t_jf, fn = timed(lambda ev=ev: jf.funnel(ev, STEPS, window=WINDOW), args.repeat)
+        t_dk, dk = timed(lambda ev=ev: duckdb_funnel(ev), args.repeat)
+        t_pl, pl_counts = timed(lambda ev=ev: polars_funnel(ev), args.repeat)
+        assert fn["users"].tolist() == dk == pl_counts, (fn["users"].tolist(), dk, pl_counts)
+        ref = min(t_dk, t_pl)
+        for impl, t in (("journeyflow", t_jf), ("duckdb", t_dk), ("polars", t_pl)):
+            rows.append({"events": label, "task": "funnel ordered 5 steps 7D", "implementation": impl,
+                         "median s": t, "ratio": t / ref})
+        for mode in ("strict", "unordered"):
+            t_m, _ = timed(lambda ev=ev, mode=mode: jf.funnel(ev, STEPS, window=WINDOW, mode=mode), args.repeat)
+            rows.append({"events": label, "task": f"funnel {mode}", "implementation": "journeyflow",
+                         "median s": t_m, "ratio": t_m / t_jf})
+        t_by, _ = timed(lambda ev=ev: jf.funnel(ev, STEPS, window=WINDOW, by="device"), args.repeat)
+        rows.append({"events": label, "task": "funnel ordered by=device", "implementation": "journeyflow",
+                     "median s": t_by, "ratio": t_by / t_jf})
+    for r in rows:
+        r["median s"] = f"{r['median s']:.3f}"
+        r["ratio"] = f"{r['ratio']:.2f}"
+    print(machine())
+    print("ratio: touchpoints row vs sessionize; reference rows vs the faster of DuckDB/Polars;")
+    print("strict/unordered/by rows vs journeyflow's ordered funnel")
+    print(fmt_table(rows, ["events", "task", "implementation", "median s", "ratio"]))
+    np.seterr(all="ignore")
+
+
+if __name__ == "__main__":
+    main()
