@@ -79,15 +79,13 @@ def main() -> None:
                 df = pd.read_csv(csv)
                 return jf.Journeys.from_paths(df, conversions="conversions", nulls="nulls", value="value")
 
-            quiet = contextlib.redirect_stdout
-
             def ca_markov(order: int, paths: pd.DataFrame = paths) -> None:
-                with quiet(io.StringIO()):
+                with contextlib.redirect_stdout(io.StringIO()):
                     ca.markov_model(paths, "path", "conversions", var_value="value", var_null="nulls",
                                     order=order, sep=">", verbose=0)
 
             def ca_heur(paths: pd.DataFrame = paths) -> None:
-                with quiet(io.StringIO()):
+                with contextlib.redirect_stdout(io.StringIO()):
                     ca.heuristic_models(paths, "path", "conversions", var_value="value", sep=">")
 
             cases = {
