@@ -157,3 +157,16 @@ def test_subcommands_write_tables(tmp_path: Path) -> None:
     f = pd.read_csv(tmp_path / "f.csv")
     expected = jf.funnel(jf.read_events(src), ["product_view", "add_to_cart", "purchase"])
     assert f["users"].tolist() == expected["users"].tolist()
+
+
+def test_attribute_reads_a_path_file(tmp_path: Path) -> None:
+    ev = jf.assign_touchpoints(jf.sessionize(jf.datasets.simulate_webshop(300, seed=6)))
+    jr = jf.build_journeys(ev)
+    jr.to_paths().to_csv(tmp_path / "paths.csv", index=False)
+    res = run("attribute", str(tmp_path / "paths.csv"), "--bootstrap", "0", "-o", str(tmp_path / "at.csv"))
+    assert res.returncode == 0, res.stderr
+    got = pd.read_csv(tmp_path / "at.csv")
+    assert "time_decay" not in set(got["model"])  # path files have no touch times
+    want = jf.attribute(jr, models=["markov"]).set_index("channel")["conversions"]
+    mk = got[got["model"] == "markov"].set_index("channel")["conversions"]
+    pd.testing.assert_series_equal(mk.sort_index(), want.sort_index(), check_names=False, rtol=1e-9)

@@ -497,7 +497,7 @@ def _is_path_file(args: argparse.Namespace) -> bool:
         columns = _columns_of(file)
     except (OSError, ValueError, UnicodeDecodeError):
         return False
-    return args.path_column in columns and args.conversions_column in columns
+    return args.path_column in columns and (args.conversions_column in columns or "conversions" in columns)
 
 
 def _columns_of(file: Path) -> list[str]:
@@ -530,12 +530,18 @@ def _read_path_file(args: argparse.Namespace) -> Any:
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise ReadError(f"{file}: cannot read it as a path file ({_one_line(str(exc))}).") from None
     value = args.value_column
-    if value is None and "total_conversion_value" in frame.columns:
-        value = "total_conversion_value"
+    for fallback in ("total_conversion_value", "value"):  # ChannelAttribution's name, then journeyflow's
+        if value is None and fallback in frame.columns:
+            value = fallback
+    conversions = args.conversions_column
+    if conversions not in frame.columns and "conversions" in frame.columns:
+        conversions = "conversions"  # the to_paths() format
     nulls = args.nulls_column if args.nulls_column in frame.columns else None
+    if nulls is None and "nulls" in frame.columns:
+        nulls = "nulls"
     try:
         return jf.Journeys.from_paths(
-            frame, path=args.path_column, conversions=args.conversions_column, nulls=nulls, value=value, sep=args.sep
+            frame, path=args.path_column, conversions=conversions, nulls=nulls, value=value, sep=args.sep
         )
     except JourneyflowError as exc:
         raise type(exc)(f"{file}: {exc}") from None
@@ -589,6 +595,9 @@ def _cmd_attribute(args: argparse.Namespace) -> int:
     ci = None
     if a.n_resamples > 0 and hasattr(jf, "Bootstrap"):
         ci = jf.Bootstrap(n_resamples=a.n_resamples, seed=a.seed, level=a.level)
-    table = attribute(journeys, models=_models(cfg), ci=ci)
+    models = _models(cfg)
+    if journeys.times is None and args.models is None:  # path files carry no touch times
+        models = [m for m in models if m != "time_decay" and type(m).__name__ != "TimeDecay"]
+    table = attribute(journeys, models=models, ci=ci)
     _emit(table, args, args.out)
     return EXIT_OK
