@@ -347,9 +347,23 @@ def _funnel_per_user(
     span = check_duration("window", window, allow_none=True)
     window_ns = None if span is None else int(span.value)
     masks, labels = _step_masks(events, names, steps, strict=strict)
+    events, masks = _only_step_events(events, masks, mode)
     s = _sorted_events(events, names)
     anchors, reached, chain = _chains(s, masks, window_ns, mode)
     return _per_user(s, events, anchors, reached, chain, len(labels), by_list), labels, by_list
+
+
+def _only_step_events(
+    events: pd.DataFrame, masks: list[np.ndarray], mode: str
+) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Ordered and unordered funnels only look at step events: drop the others before
+    encoding and sorting (strict funnels need every event to see what lies between)."""
+    if mode == "strict" or not masks:
+        return events, masks
+    keep = np.logical_or.reduce(masks)
+    if keep.all():
+        return events, masks
+    return events.iloc[np.flatnonzero(keep)], [m[keep] for m in masks]
 
 
 def phase_funnel(
