@@ -64,6 +64,8 @@ def _step_masks(
     event = events[names["event"]]
     masks, labels = [], []
     present = None
+    event_codes: np.ndarray | None = None  # events factorised once, on first need
+    event_names: pd.Index | None = None
     for i, step in enumerate(steps):
         if isinstance(step, str) and step in events.columns and pd.api.types.is_bool_dtype(events[step].dtype):
             masks.append(events[step].to_numpy(dtype=bool, na_value=False))
@@ -81,7 +83,11 @@ def _step_masks(
             raise InputTypeError(
                 f"Step {i} must be an event name, a list of event names or a boolean column; got {describe(step)}."
             )
-        m = event.isin(wanted).to_numpy(dtype=bool)
+        if event_codes is None:
+            codes, uniques = pd.factorize(event)
+            event_codes, event_names = np.asarray(codes), pd.Index(uniques)
+        assert event_names is not None
+        m = np.isin(event_codes, np.flatnonzero(event_names.isin(wanted)))
         if strict and not m.any():
             if present is None:
                 present = sorted(map(str, pd.unique(event.astype(str))))
@@ -347,6 +353,7 @@ def _funnel_per_user(
     span = check_duration("window", window, allow_none=True)
     window_ns = None if span is None else int(span.value)
     masks, labels = _step_masks(events, names, steps, strict=strict)
+    events = events[list(dict.fromkeys([names["user_id"], names["timestamp"], *by_list]))]
     events, masks = _only_step_events(events, masks, mode)
     s = _sorted_events(events, names)
     anchors, reached, chain = _chains(s, masks, window_ns, mode)
