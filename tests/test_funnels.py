@@ -24,7 +24,9 @@ def _ev(rows: list[tuple[str, float, str]], **extra: list[object]) -> pd.DataFra
     return ev
 
 
-def _slow_furthest(ev: pd.DataFrame, steps: list[str], window: pd.Timedelta | None, mode: str) -> dict[str, int]:
+def _slow_furthest(
+    ev: pd.DataFrame, steps: list[str], window: pd.Timedelta | None, mode: str, exclude: str | None = None
+) -> dict[str, int]:
     """Try every combination of events per user: the definition, no cleverness."""
     out = {}
     ordered = ev.reset_index(drop=True).reset_index().sort_values(["user_id", "timestamp", "index"], kind="stable")
@@ -49,6 +51,10 @@ def _slow_furthest(ev: pd.DataFrame, steps: list[str], window: pd.Timedelta | No
                     if any(ts[j] < ts[j - 1] for j in range(1, k)):
                         continue
                     if mode == "strict" and any(pos[j] != pos[j - 1] + 1 for j in range(1, k)):
+                        continue
+                    if exclude is not None and any(
+                        e[1] == exclude and pos[j - 1] < e[2] < pos[j] for j in range(1, k) for e in evs
+                    ):
                         continue
                     if window is not None and ts[-1] - ts[0] > window:
                         continue
@@ -134,12 +140,13 @@ def test_matches_the_slow_reference(rows: list[tuple[str, int, str]], mode: str,
     steps = ["v", "c", "b"]
     present = [s for s in steps if (ev["event"] == s).any()]
     steps = steps[: next((i for i, s in enumerate(steps) if s not in present), len(steps))]
-    table = jf.funnel(ev, steps, window=window, mode=mode)
-    expected = _counts(_slow_furthest(ev, steps, window, mode), len(steps))
+    exclude = "x" if mode != "unordered" and len(rows) % 2 == 0 else None
+    table = jf.funnel(ev, steps, window=window, mode=mode, exclude=exclude)
+    expected = _counts(_slow_furthest(ev, steps, window, mode, exclude), len(steps))
     assert table["users"].tolist() == expected
     assert (np.diff(table["users"]) <= 0).all()
     assert table["dropped"].sum() == table["users"].iloc[0] - table["users"].iloc[-1]
-    shuffled = jf.funnel(ev.sample(frac=1, random_state=1), steps, window=window, mode=mode)
+    shuffled = jf.funnel(ev.sample(frac=1, random_state=1), steps, window=window, mode=mode, exclude=exclude)
     if ev.duplicated(["user_id", "timestamp"]).sum() == 0:
         assert shuffled["users"].tolist() == table["users"].tolist()
 
@@ -165,3 +172,49 @@ def test_phase_funnel_time_to_convert_drop_off_priority_reconcile() -> None:
     assert dict(zip(tp["touchpoint"], tp["users"])) == met.to_dict()
     assert tp["reach"].tolist() == pytest.approx((tp["users"] / n_users).tolist())
     assert (tp["priority"].diff().dropna() <= 0).all()
+
+
+def test_exclude_ends_an_attempt_between_steps() -> None:
+    ev = _ev(
+        [
+            ("a", 0, "view"), ("a", 1, "refund"), ("a", 2, "cart"),  # refund between: attempt fails
+            ("a", 3, "view"), ("a", 4, "cart"),                      # a later clean attempt succeeds
+            ("b", 0, "view"), ("b", 1, "refund"), ("b", 2, "cart"),  # b never gets a clean attempt
+            ("c", 0, "view"), ("c", 1, "cart"), ("c", 2, "refund"),  # refund after the last step: fine
+        ]
+    )
+    t = jf.funnel(ev, ["view", "cart"], exclude="refund")
+    assert t["users"].tolist() == [3, 2]
+    assert jf.funnel(ev, ["view", "cart"])["users"].tolist() == [3, 3]
+    with pytest.raises(OptionError, match="exclude"):
+        jf.funnel(ev, ["view", "cart"], exclude="refund", mode="unordered")
+
+
+def test_unit_session_counts_sessions() -> None:
+    ev = _ev([("a", 0, "view"), ("a", 0.1, "cart"), ("a", 5, "view"), ("b", 0, "view")])
+    t = jf.funnel(jf.sessionize(ev, timeout="30min"), ["view", "cart"], unit="session")
+    assert "sessions" in t.columns and "users" not in t.columns
+    assert t["sessions"].tolist() == [3, 1]  # a's two sessions and b's one; only one reached cart
+
+
+def test_compare_segments_by_hand() -> None:
+    rows = []
+    for i in range(100):  # mobile: 100 view, 20 buy; desktop: 100 view, 40 buy
+        rows.append((f"m{i}", 0, "view"))
+        rows.append((f"d{i}", 0, "view"))
+        if i < 20:
+            rows.append((f"m{i}", 1, "buy"))
+        if i < 40:
+            rows.append((f"d{i}", 1, "buy"))
+    ev = _ev(rows)
+    ev["device"] = np.where(ev["user_id"].str.startswith("m"), "mobile", "desktop")
+    t = jf.funnel(ev, ["view", "buy"], by="device")
+    c = jf.compare_segments(t, "device", "mobile", "desktop")
+    assert c["rate_a"].iloc[1] == pytest.approx(0.2) and c["rate_b"].iloc[1] == pytest.approx(0.4)
+    pooled = 0.3
+    z = (0.2 - 0.4) / np.sqrt(pooled * (1 - pooled) * (2 / 100))
+    assert c["z"].iloc[1] == pytest.approx(z)
+    from scipy.stats import norm
+
+    assert c["p_value"].iloc[1] == pytest.approx(2 * norm.sf(abs(z)))
+    assert np.isnan(c["p_value"].iloc[0])

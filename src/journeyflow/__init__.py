@@ -31,7 +31,14 @@ from .exceptions import (
     SchemaError,
     SparseChainWarning,
 )
-from .funnels import drop_off, funnel, phase_funnel, time_to_convert, touchpoint_priority
+from .funnels import (
+    compare_segments,
+    drop_off,
+    funnel,
+    phase_funnel,
+    time_to_convert,
+    touchpoint_priority,
+)
 from .io import ValidationResult, ValidationSummary, read_events, validate_events
 from .journeys import Journeys, build_journeys
 from .phases import PhaseModel, assign_phases, get_model
@@ -69,6 +76,7 @@ __all__ = [
     "assign_touchpoints",
     "attribute",
     "build_journeys",
+    "compare_segments",
     "drop_off",
     "evaluate_attribution",
     "funnel",

@@ -19,11 +19,11 @@ import pandas as pd
 
 from ._encode import factorize_sorted, sort_order, time_ns
 from ._validation import check_duration, check_frame, check_option, describe
-from .exceptions import DataError, InputTypeError, SchemaError
+from .exceptions import DataError, InputTypeError, OptionError, SchemaError
 from .phases import PhaseModel, get_model
 from .schema import resolve_columns
 
-__all__ = ["drop_off", "funnel", "phase_funnel", "time_to_convert", "touchpoint_priority"]
+__all__ = ["compare_segments", "drop_off", "funnel", "phase_funnel", "time_to_convert", "touchpoint_priority"]
 
 MODES = ("ordered", "strict", "unordered")
 _NONE = np.iinfo(np.int64).max
@@ -101,11 +101,13 @@ def _step_masks(
 
 
 def _chains(
-    s: _Sorted, masks: list[np.ndarray], window_ns: int | None, mode: str
+    s: _Sorted, masks: list[np.ndarray], window_ns: int | None, mode: str, exclude: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per attempt: sorted position of its anchor, furthest step reached (1-based) and
-    the sorted positions of the chain's events (-1 where not reached), shape (attempts, k)."""
+    the sorted positions of the chain's events (-1 where not reached), shape (attempts, k).
+    ``exclude`` (input order): events that end an attempt when they fall between two steps."""
     k = len(masks)
+    excl = None if exclude is None else np.flatnonzero(exclude[s.order])
     pos = [np.flatnonzero(m[s.order]) for m in masks]  # sorted positions of each step's events
     in_step = np.zeros((k, len(s.order)), dtype=bool) if mode == "strict" else None
     if in_step is not None:
@@ -158,6 +160,10 @@ def _chains(
             cand = p[np.minimum(idx, len(p) - 1)]
             valid &= (s.user[cand] == s.user[prev]) & (s.time[cand] >= s.time[prev])
         valid &= (s.time[cand] - t0) <= win
+        if excl is not None and len(excl):
+            # an excluded event strictly between the previous step and this one ends the attempt
+            between = np.searchsorted(excl, cand, side="left") - np.searchsorted(excl, prev, side="right")
+            valid &= between <= 0
         chain[:, j] = np.where(valid, cand, -1)
         reached = np.where(valid, j + 1, reached)
         prev = np.where(valid, cand, prev)
@@ -280,6 +286,8 @@ def funnel(
     window: Any = "7D",
     mode: str = "ordered",
     by: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
+    unit: str = "user",
     columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """How many people reach each step, where they drop and how long it takes.
@@ -301,6 +309,12 @@ def funnel(
     by : str or list of str, optional
         Segment column(s); a person's segment is its value at the first event of
         their best attempt (the one that got furthest, earliest on ties).
+    exclude : str or list of str, optional
+        Event names that disqualify an attempt when they occur between two of its
+        steps (e.g. ``"return_request"``). Not with ``mode="unordered"``.
+    unit : {"user", "session"}, default "user"
+        Count people, or sessions (each session is its own attempt space; needs
+        ``session_id``); the count column is then named ``sessions``.
     columns : dict, optional
         Canonical name -> your column name.
 
@@ -308,7 +322,8 @@ def funnel(
     -------
     DataFrame
         One row per (segment, step): the ``by`` columns, ``step`` (str),
-        ``step_index`` (int64, from 1), ``users`` (int64), ``conversion_from_start``
+        ``step_index`` (int64, from 1), ``users`` (int64; ``sessions`` with
+        ``unit="session"``), ``conversion_from_start``
         and ``conversion_from_previous`` (float64), ``dropped`` (int64: users at
         the previous step minus users at this one), ``median_time_from_previous``
         (timedelta64[ns], over the people who reached the step, on their best
@@ -333,7 +348,16 @@ def funnel(
     1  cart      1        1
     2   buy      1        0
     """
-    per_user, labels, by_list = _funnel_per_user(events, steps, window=window, mode=mode, by=by, columns=columns)
+    check_option("unit", unit, ("user", "session"))
+    if unit == "session":
+        names = resolve_columns(events, columns, required=("user_id", "timestamp", "event", "session_id"))
+        # each session counts as its own "person": group by session id instead of user id
+        cols = {**dict(columns or {}), "user_id": names["session_id"]}
+        per_user, labels, by_list = _funnel_per_user(events, steps, window=window, mode=mode, by=by, columns=cols,
+                                                     exclude=exclude)
+        return _table_from_users(per_user, labels, by_list, "step").rename(columns={"users": "sessions"})
+    per_user, labels, by_list = _funnel_per_user(events, steps, window=window, mode=mode, by=by, columns=columns,
+                                                 exclude=exclude)
     return _table_from_users(per_user, labels, by_list, "step")
 
 
@@ -346,6 +370,7 @@ def _funnel_per_user(
     by: str | Sequence[str] | None,
     columns: Mapping[str, str] | None,
     strict: bool = True,
+    exclude: str | Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, list[str], list[str]]:
     """Per-person funnel progress (see :func:`_per_user`), step labels, segment columns."""
     names, by_list = _prepare(events, columns, by)
@@ -353,10 +378,20 @@ def _funnel_per_user(
     span = check_duration("window", window, allow_none=True)
     window_ns = None if span is None else int(span.value)
     masks, labels = _step_masks(events, names, steps, strict=strict)
+    excl = None
+    if exclude is not None:
+        if mode == "unordered":
+            raise OptionError("exclude= needs an order between steps; use mode='ordered' or 'strict'.")
+        wanted = [exclude] if isinstance(exclude, str) else list(exclude)
+        excl = events[names["event"]].isin(wanted).to_numpy(dtype=bool)
     events = events[list(dict.fromkeys([names["user_id"], names["timestamp"], *by_list]))]
-    events, masks = _only_step_events(events, masks, mode)
+    if excl is None:
+        events, masks = _only_step_events(events, masks, mode)
+    else:
+        both, excl_l = _only_step_events(events, [*masks, excl], mode)
+        events, masks, excl = both, excl_l[:-1], excl_l[-1]
     s = _sorted_events(events, names)
-    anchors, reached, chain = _chains(s, masks, window_ns, mode)
+    anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
     return _per_user(s, events, anchors, reached, chain, len(labels), by_list), labels, by_list
 
 
@@ -688,3 +723,68 @@ def touchpoint_priority(
     out = out.sort_values("priority", ascending=False, kind="stable").reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1, dtype=np.int64)
     return out
+
+
+def compare_segments(table: pd.DataFrame, by: str, a: Any, b: Any) -> pd.DataFrame:
+    """Where does segment ``a`` drop off more than ``b``? A two-proportion z-test per step.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A by-segment table from :func:`funnel` or :func:`phase_funnel` (``by=``).
+    by : str
+        The segment column.
+    a, b : segment values to compare.
+
+    Returns
+    -------
+    DataFrame
+        One row per step (or phase): ``step``, ``step_index``, ``users_a``,
+        ``users_b``, ``rate_a``, ``rate_b`` (conversion from the previous step),
+        ``difference`` (rate_a − rate_b), ``z`` and ``p_value`` (two-sided,
+        pooled two-proportion z-test; NaN for the first step).
+
+    Examples
+    --------
+    >>> import journeyflow as jf
+    >>> ev = jf.datasets.simulate_webshop(2_000, seed=3)
+    >>> t = jf.funnel(ev, ["product_view", "add_to_cart", "purchase"], window=None, by="device")
+    >>> c = jf.compare_segments(t, "device", "mobile", "desktop")
+    >>> list(c.columns)
+    ['step', 'step_index', 'users_a', 'users_b', 'rate_a', 'rate_b', 'difference', 'z', 'p_value']
+    """
+    from scipy.stats import norm
+
+    step = "phase" if "phase" in table.columns else "step"
+    count = "sessions" if "sessions" in table.columns else "users"
+    if by not in table.columns:
+        raise SchemaError(f"Column {by!r} is not in the table; make it with by={by!r}.")
+    parts = []
+    for value in (a, b):
+        part = table[table[by] == value].sort_values(f"{step}_index")
+        if part.empty:
+            raise OptionError(f"Segment {value!r} is not in column {by!r}; present: {sorted(map(str, table[by].unique()))}.")
+        parts.append(part.reset_index(drop=True))
+    pa_, pb = parts
+    na, nb = pa_[count].to_numpy(float), pb[count].to_numpy(float)
+    prev_a = np.concatenate([[np.nan], na[:-1]])
+    prev_b = np.concatenate([[np.nan], nb[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ra, rb = na / prev_a, nb / prev_b
+        pooled = (na + nb) / (prev_a + prev_b)
+        se = np.sqrt(pooled * (1 - pooled) * (1 / prev_a + 1 / prev_b))
+        z = (ra - rb) / se
+    p = 2 * norm.sf(np.abs(z))
+    return pd.DataFrame(
+        {
+            step: pa_[step].to_numpy(dtype=object),
+            f"{step}_index": pa_[f"{step}_index"].to_numpy(dtype=np.int64),
+            "users_a": na.astype(np.int64),
+            "users_b": nb.astype(np.int64),
+            "rate_a": ra,
+            "rate_b": rb,
+            "difference": ra - rb,
+            "z": z,
+            "p_value": p,
+        }
+    )
