@@ -250,7 +250,7 @@ def test_evaluate_attribution_by_hand() -> None:
 
 
 @pytest.mark.parametrize("model", [jf.MarkovAttribution(order=1), jf.MarkovAttribution(order=2), jf.Linear(),
-                                   jf.PositionBased(), jf.FirstTouch()])
+                                   jf.PositionBased(), jf.FirstTouch(), jf.ShapleyAttribution()])
 def test_vectorised_bootstrap_equals_refitting_each_resample(model: jf.attribution.AttributionModel) -> None:
     from journeyflow.attribution.bootstrap import _refit_samples
 
@@ -280,3 +280,13 @@ def test_bootstrap_interval_covers_the_true_value_about_as_often_as_it_says() ->
         row = at.set_index("channel").loc["a"]
         hits += row["ci_low"] <= expected_a * 2_000 <= row["ci_high"]
     assert 0.75 <= hits / reps <= 1.0
+
+
+def test_time_decay_bootstrap_is_linear_in_the_counts() -> None:
+    from journeyflow.attribution.bootstrap import _refit_samples
+
+    ev = jf.assign_touchpoints(jf.sessionize(jf.datasets.simulate_webshop(200, seed=4)))
+    jr = jf.build_journeys(ev)
+    boot = jf.Bootstrap(n_resamples=10, seed=2)
+    np.testing.assert_allclose(boot.samples(jf.TimeDecay(), jr), _refit_samples(boot, jf.TimeDecay(), jr),
+                               rtol=1e-9, atol=1e-9)

@@ -28,7 +28,14 @@ import scipy.sparse as sp
 from .._validation import check_fraction, check_positive_int
 from ..journeys import Journeys
 from .markov import MarkovAttribution, _edges
-from .models import AttributionModel, PositionBased, TimeDecay, _TouchWeights
+from .models import (
+    AttributionModel,
+    PositionBased,
+    ShapleyAttribution,
+    TimeDecay,
+    _TouchWeights,
+    shapley_split,
+)
 
 __all__ = ["Bootstrap"]
 
@@ -82,8 +89,11 @@ class Bootstrap:
             out = _markov_samples(self, model.order, journeys)
             if out is not None:
                 return out
-        if isinstance(model, _TouchWeights) and not isinstance(model, TimeDecay):
+        if isinstance(model, _TouchWeights):
+            # linear in the counts: resampling only changes how many journeys each path stands for
             return _linear_samples(self, model, journeys)
+        if isinstance(model, ShapleyAttribution):
+            return _shapley_samples(self, model, journeys)
         return _refit_samples(self, model, journeys)
 
     def intervals(self, model: AttributionModel, journeys: Journeys) -> tuple[np.ndarray, np.ndarray]:
@@ -178,3 +188,20 @@ def _absorb_batch(q: np.ndarray, rhs: np.ndarray, keep: np.ndarray) -> np.ndarra
     a = np.eye(len(idx))[None, :, :] - qk
     x = np.linalg.solve(a, rhs[:, idx, :])
     return np.asarray(x[:, -1, :])
+
+
+def _shapley_samples(boot: Bootstrap, model: ShapleyAttribution, jr: Journeys) -> np.ndarray:
+    bits, used = model.coalitions(jr)
+    size = 1 << len(used)
+    to_mask = sp.csr_matrix((np.ones(jr.n_paths), (np.arange(jr.n_paths), bits)), shape=(jr.n_paths, size))
+    per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
+    out = []
+    for conv, nulls in boot._draws(jr):
+        c = np.asarray((to_mask.T @ conv.T).T)
+        t = np.asarray((to_mask.T @ (conv + nulls).T).T)
+        v = np.asarray((to_mask.T @ (conv * per_value).T).T)
+        credit, _ = shapley_split(c, t, v, len(used))
+        full = np.zeros((len(conv), len(jr.channels)))
+        full[:, used] = credit
+        out.append(full)
+    return np.vstack(out)

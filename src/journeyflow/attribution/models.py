@@ -290,8 +290,8 @@ class ShapleyAttribution(AttributionModel):
     def _params(self) -> str:
         return "" if self.max_channels == 16 else f"max_channels={self.max_channels}"
 
-    def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        n_ch = len(jr.channels)
+    def coalitions(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        """(bit mask of each path's distinct channels, the channel codes the bits stand for)."""
         used = np.unique(jr.touches.astype(np.int64))
         n = len(used)
         if n > self.max_channels:
@@ -299,45 +299,53 @@ class ShapleyAttribution(AttributionModel):
                 f"Exact Shapley attribution over {n} channels needs 2^{n} coalitions; the limit is "
                 f"max_channels={self.max_channels}. Merge rare channels (e.g. into 'Other') or raise max_channels."
             )
-        local = np.full(n_ch, -1, dtype=np.int64)
+        local = np.full(len(jr.channels), -1, dtype=np.int64)
         local[used] = np.arange(n)
-        pidx = jr.path_index
         bits = np.zeros(jr.n_paths, dtype=np.int64)
-        np.bitwise_or.at(bits, pidx, np.left_shift(1, local[jr.touches.astype(np.int64)]))
-        size = 1 << n
-        conv = np.bincount(bits, weights=jr.conversions, minlength=size)
-        total = np.bincount(bits, weights=jr.conversions + jr.nulls, minlength=size)
-        value = np.bincount(bits, weights=jr.value, minlength=size)
-        v = np.where(total > 0, conv / np.where(total > 0, total, 1), 0.0)
-        v[0] = 0.0
-        masks = np.arange(size, dtype=np.int64)
-        # Möbius transform: Harsanyi dividends d(T)
-        d = v.copy()
-        for b in range(n):  # a loop over channels (bits), vectorised over all masks
-            has = (masks >> b) & 1 == 1
-            d[has] -= d[masks[has] ^ (1 << b)]
-        popcount = np.zeros(size, dtype=np.int64)
-        for b in range(n):
-            popcount += (masks >> b) & 1
-        share_by_size = np.where(popcount > 0, d / np.maximum(popcount, 1), 0.0)
-        phi = np.zeros((size, n))
-        for c in range(n):  # per channel: subset-sum (zeta) transform of d(T)/|T| over T containing c
-            g = np.where((masks >> c) & 1 == 1, share_by_size, 0.0)
-            for b in range(n):
-                has = (masks >> b) & 1 == 1
-                g[has] += g[masks[has] ^ (1 << b)]
-            phi[:, c] = g
-        phi = np.clip(phi, 0.0, None)
-        member = ((masks[:, None] >> np.arange(n)[None, :]) & 1) == 1
-        weights = np.where(member, phi, 0.0)
-        norm = weights.sum(axis=1, keepdims=True)
-        equal = member / np.maximum(member.sum(axis=1, keepdims=True), 1)
-        split = np.where(norm > 0, weights / np.where(norm > 0, norm, 1), equal)
-        conv_local = (split * conv[:, None]).sum(axis=0)
-        value_local = (split * value[:, None]).sum(axis=0)
-        out_c, out_v = np.zeros(n_ch), np.zeros(n_ch)
-        out_c[used], out_v[used] = conv_local, value_local
+        np.bitwise_or.at(bits, jr.path_index, np.left_shift(1, local[jr.touches.astype(np.int64)]))
+        return bits, used
+
+    def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        bits, used = self.coalitions(jr)
+        size = 1 << len(used)
+        conv = np.bincount(bits, weights=jr.conversions, minlength=size)[None, :]
+        total = np.bincount(bits, weights=jr.conversions + jr.nulls, minlength=size)[None, :]
+        value = np.bincount(bits, weights=jr.value, minlength=size)[None, :]
+        c, v = shapley_split(conv, total, value, len(used))
+        out_c, out_v = np.zeros(len(jr.channels)), np.zeros(len(jr.channels))
+        out_c[used], out_v[used] = c[0], v[0]
         return out_c, out_v
+
+
+def shapley_split(conv: np.ndarray, total: np.ndarray, value: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Credit per channel for a batch of games: inputs (batch, 2**n) per coalition mask,
+    outputs (batch, n). See :class:`ShapleyAttribution` for the formula."""
+    size = 1 << n
+    v = np.divide(conv, total, out=np.zeros_like(conv, dtype=np.float64), where=total > 0)
+    v[:, 0] = 0.0
+    masks = np.arange(size, dtype=np.int64)
+    d = v.copy()
+    for b in range(n):  # Moebius transform (Harsanyi dividends), a loop over bits
+        has = np.flatnonzero((masks >> b) & 1 == 1)
+        d[:, has] -= d[:, has ^ (1 << b)]
+    popcount = np.zeros(size, dtype=np.int64)
+    for b in range(n):
+        popcount += (masks >> b) & 1
+    per_member = np.where(popcount > 0, d / np.maximum(popcount, 1), 0.0)
+    phi = np.zeros((*v.shape, n))
+    for c in range(n):  # per channel: subset-sum (zeta) transform of d(T)/|T| over T containing c
+        g = np.where((masks >> c) & 1 == 1, per_member, 0.0)
+        for b in range(n):
+            has = np.flatnonzero((masks >> b) & 1 == 1)
+            g[:, has] += g[:, has ^ (1 << b)]
+        phi[:, :, c] = g
+    phi = np.clip(phi, 0.0, None)
+    member = ((masks[:, None] >> np.arange(n)[None, :]) & 1) == 1
+    weights = np.where(member[None, :, :], phi, 0.0)
+    norm = weights.sum(axis=2, keepdims=True)
+    equal = np.broadcast_to(member / np.maximum(member.sum(axis=1, keepdims=True), 1), weights.shape)
+    split = np.where(norm > 0, weights / np.where(norm > 0, norm, 1), equal)
+    return (split * conv[:, :, None]).sum(axis=1), (split * value[:, :, None]).sum(axis=1)
 
 
 def check_fitted_model(model: AttributionModel) -> pd.DataFrame:
