@@ -103,6 +103,7 @@ def test_markov_by_hand_fractions() -> None:
 _path = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=6)
 
 
+@pytest.mark.filterwarnings("ignore::journeyflow.exceptions.SparseChainWarning")
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.tuples(_path, st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=12)
@@ -122,6 +123,7 @@ def test_markov_matches_a_dense_reference(rows: list[tuple[list[str], int, int]]
     )
 
 
+@pytest.mark.filterwarnings("ignore::journeyflow.exceptions.SparseChainWarning")
 @settings(max_examples=50, deadline=None)
 @given(
     st.lists(st.tuples(_path, st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=10)
@@ -249,6 +251,7 @@ def test_evaluate_attribution_by_hand() -> None:
     assert ev["rank_correlation"].tolist() == pytest.approx([1.0, -1.0])
 
 
+@pytest.mark.filterwarnings("ignore::journeyflow.exceptions.SparseChainWarning")
 @pytest.mark.parametrize("model", [jf.MarkovAttribution(order=1), jf.MarkovAttribution(order=2), jf.Linear(),
                                    jf.PositionBased(), jf.FirstTouch(), jf.ShapleyAttribution()])
 def test_vectorised_bootstrap_equals_refitting_each_resample(model: jf.attribution.AttributionModel) -> None:
@@ -290,3 +293,32 @@ def test_time_decay_bootstrap_is_linear_in_the_counts() -> None:
     boot = jf.Bootstrap(n_resamples=10, seed=2)
     np.testing.assert_allclose(boot.samples(jf.TimeDecay(), jr), _refit_samples(boot, jf.TimeDecay(), jr),
                                rtol=1e-9, atol=1e-9)
+
+
+def test_sparse_higher_order_chain_warns() -> None:
+    sparse = _paths([("a > b > c", 1, 1), ("c > b > a", 0, 2), ("b > a > c", 1, 0)])
+    with pytest.warns(jf.SparseChainWarning, match="order=2"):
+        jf.MarkovAttribution(order=2).fit(sparse)
+    dense = _paths([("a > b", 50, 50), ("b > a", 40, 60), ("a", 30, 70), ("b", 20, 80)])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jf.MarkovAttribution(order=2).fit(dense)
+        jf.MarkovAttribution(order=1).fit(sparse)  # order 1 never warns
+
+
+@pytest.mark.parametrize("model", ["first_touch", "last_touch", "linear", "position_based", "markov", "shapley"])
+def test_relabelling_channels_relabels_the_credit(model: str) -> None:
+    rows = [("a > b > c", 12, 20), ("b", 5, 30), ("c > a", 8, 9), ("a", 2, 15), ("d > b", 0, 9)]
+    rename = {"a": "x", "b": "y", "c": "z", "d": "w"}
+    renamed = [(" > ".join(rename[t] for t in p.split(" > ")), c, n) for p, c, n in rows]
+    a = jf.attribute(_paths(rows), models=[model]).set_index("channel")["conversions"]
+    b = jf.attribute(_paths(renamed), models=[model]).set_index("channel")["conversions"]
+    np.testing.assert_allclose(a.rename(rename).sort_index(), b.sort_index(), rtol=1e-9)
+    # d is never on a converting path: the path-based models give it nothing. The Markov
+    # chain does (d -> b leads into a state that converts): documented in markov.py.
+    if model != "markov":
+        assert a["d"] == pytest.approx(0.0, abs=1e-12)
+    else:
+        assert a["d"] > 0

@@ -131,7 +131,7 @@ def _refit_samples(boot: Bootstrap, model: AttributionModel, jr: Journeys) -> np
 
 def _init_params(model: AttributionModel) -> dict[str, Any]:
     if isinstance(model, MarkovAttribution):
-        return {"order": model.order}
+        return {"order": model.order, "min_transitions": model.min_transitions}
     if isinstance(model, TimeDecay):
         return {"half_life": model.half_life}
     if isinstance(model, PositionBased):

@@ -16,10 +16,16 @@ that contains c to null, i.e. drops those states from the system. Removal effect
 RE_c = 1 - P_c / P, and attributed conversions = total × RE_c / Σ RE. Value: the
 same chain with the step into conversion from a state paying the average value of
 the conversions that ended there.
+
+Deliberate consequence of the chain (shared with ChannelAttribution): a channel that
+never appears on a converting path can still get credit, when its journeys lead
+into states from which other journeys convert (the chain forgets which journey a
+transition came from). The path-based models (heuristics, Shapley) give it zero.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +34,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import spsolve
 
 from .._validation import check_positive_int
-from ..exceptions import DataError
+from ..exceptions import DataError, SparseChainWarning
 from ..journeys import Journeys
 from .models import AttributionModel
 
@@ -72,8 +78,9 @@ class MarkovAttribution(AttributionModel):
 
     name = "markov"
 
-    def __init__(self, order: int = 1) -> None:
+    def __init__(self, order: int = 1, *, min_transitions: int = 10) -> None:
         self.order = check_positive_int("order", order)
+        self.min_transitions = check_positive_int("min_transitions", min_transitions)
 
     @property
     def label(self) -> str:
@@ -84,6 +91,7 @@ class MarkovAttribution(AttributionModel):
 
     def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
         chain = _build_chain(jr, self.order)
+        self._warn_if_sparse(chain)
         n_ch = len(jr.channels)
         p_all, v_all = _absorb(chain, np.ones(chain.n_states, dtype=bool))
         if p_all <= 0:
@@ -107,6 +115,19 @@ class MarkovAttribution(AttributionModel):
         self.transition_matrix_ = chain.tidy(jr.channels)
         return conv, value
 
+    def _warn_if_sparse(self, chain: _Chain) -> None:
+        """Warn when most states of a higher-order chain are seen too rarely to trust."""
+        seen = chain.visits[: chain.n_states]
+        rare = float(np.mean(seen < self.min_transitions)) if len(seen) else 0.0
+        if self.order > 1 and rare > 0.5:
+            warnings.warn(
+                f"MarkovAttribution(order={self.order}): {rare:.0%} of its {chain.n_states:,} states are left "
+                f"fewer than {self.min_transitions} times; the removal effects rest on few journeys. Use a "
+                "lower order or more data (min_transitions= sets the threshold).",
+                SparseChainWarning,
+                stacklevel=4,
+            )
+
     def fit(self, journeys: Journeys) -> MarkovAttribution:
         super().fit(journeys)
         return self
@@ -119,6 +140,7 @@ class _Chain:
         self.n_states = member.shape[0]
         s = self.n_states
         rows = np.asarray(counts.sum(axis=1)).ravel()
+        self.visits = rows  # weighted transitions out of each state (and start)
         inv = np.where(rows > 0, 1.0 / np.where(rows > 0, rows, 1), 0.0)
         probs = sp.diags(inv) @ counts  # (S + 1) x (S + 3): states, start | states, start, conv, null
         probs = probs.tocsc()
