@@ -115,17 +115,17 @@ def attribute(
         models = [models]
     if ci is not None and not isinstance(ci, Bootstrap):
         raise InputTypeError(f"ci must be a jf.Bootstrap or None; got {describe(ci)}.")
+    fitted = [_resolve(spec) for spec in models]
     frames = []
-    for spec in models:  # a loop over models
-        model = _resolve(spec)
+    for model in fitted:  # a loop over models
         model.fit(journeys)
         assert model.attribution_ is not None
         table = model.attribution_.copy()
         table.insert(0, "model", model.label)
-        if ci is not None:
-            low, high = ci.intervals(model, journeys)
-            table["ci_low"], table["ci_high"] = low, high
         frames.append(table)
+    if ci is not None:  # one set of resamples for every model: their intervals are comparable
+        for table, samples in zip(frames, ci.samples_many(fitted, journeys), strict=True):
+            table["ci_low"], table["ci_high"] = ci.bounds(samples)
     out = pd.concat(frames, ignore_index=True)
     if ci is not None:
         out.attrs["ci"] = {"method": "bootstrap", "n_resamples": ci.n_resamples, "level": ci.level, "seed": ci.seed}

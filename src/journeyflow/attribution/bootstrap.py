@@ -18,7 +18,7 @@ and the draws are independent, so they vectorise.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,37 +85,64 @@ class Bootstrap:
 
     def samples(self, model: AttributionModel, journeys: Journeys) -> np.ndarray:
         """Attributed conversions per resample and channel, shape (n_resamples, channels)."""
-        if isinstance(model, MarkovAttribution):
-            out = _markov_samples(self, model.order, journeys)
-            if out is not None:
-                return out
-        if isinstance(model, _TouchWeights):
-            # linear in the counts: resampling only changes how many journeys each path stands for
-            return _linear_samples(self, model, journeys)
-        if isinstance(model, ShapleyAttribution):
-            return _shapley_samples(self, model, journeys)
-        return _refit_samples(self, model, journeys)
+        return self.samples_many([model], journeys)[0]
+
+    def samples_many(self, models: Sequence[AttributionModel], journeys: Journeys) -> list[np.ndarray]:
+        """:meth:`samples` for several models from one set of draws (the same resamples)."""
+        samplers = [_sampler(m, journeys) for m in models]
+        parts: list[list[np.ndarray]] = [[] for _ in models]
+        for conv, nulls in self._draws(journeys):
+            for out, sampler in zip(parts, samplers, strict=True):
+                out.append(sampler(conv, nulls))
+        return [np.vstack(p) for p in parts]
+
+    def bounds(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) percentiles of samples at this level."""
+        alpha = (1 - self.level) / 2
+        low, high = np.nanquantile(samples, [alpha, 1 - alpha], axis=0)
+        return low, high
 
     def intervals(self, model: AttributionModel, journeys: Journeys) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) of each channel's attributed conversions."""
-        alpha = (1 - self.level) / 2
-        low, high = np.nanquantile(self.samples(model, journeys), [alpha, 1 - alpha], axis=0)
-        return low, high
+        return self.bounds(self.samples(model, journeys))
 
 
-def _linear_samples(boot: Bootstrap, model: _TouchWeights, jr: Journeys) -> np.ndarray:
+Sampler = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _sampler(model: AttributionModel, jr: Journeys) -> Sampler:
+    """A function (conversions, nulls) of a chunk of resamples -> credit (chunk, channels)."""
+    if isinstance(model, MarkovAttribution):
+        markov = _markov_sampler(model.order, jr)
+        if markov is not None:
+            return markov
+    if isinstance(model, _TouchWeights):
+        # linear in the counts: resampling only changes how many journeys each path stands for
+        return _linear_sampler(model, jr)
+    if isinstance(model, ShapleyAttribution):
+        return _shapley_sampler(model, jr)
+    return _refit_sampler(model, jr)
+
+
+def _linear_sampler(model: _TouchWeights, jr: Journeys) -> Sampler:
     w = model._weights(jr)
     credit = sp.csr_matrix(
         (w, (jr.path_index, jr.touches.astype(np.int64))), shape=(jr.n_paths, len(jr.channels))
-    )
-    parts = [np.asarray((credit.T @ c.T).T) for c, _ in boot._draws(jr)]
-    return np.vstack(parts)
+    ).T.tocsr()
+    return lambda conv, nulls: np.asarray((credit @ conv.T).T)
 
 
 def _refit_samples(boot: Bootstrap, model: AttributionModel, jr: Journeys) -> np.ndarray:
+    """Per-resample refits (reference for the tests; the fallback for other models)."""
+    sampler = _refit_sampler(model, jr)
+    return np.vstack([sampler(conv, nulls) for conv, nulls in boot._draws(jr)])
+
+
+def _refit_sampler(model: AttributionModel, jr: Journeys) -> Sampler:
     per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
-    rows = []
-    for conv, nulls in boot._draws(jr):
+
+    def run(conv: np.ndarray, nulls: np.ndarray) -> np.ndarray:
+        rows = []
         for c_b, n_b in zip(conv, nulls, strict=True):  # a refit per resample: only for nonlinear models
             if c_b.sum() <= 0:
                 rows.append(np.zeros(len(jr.channels)))
@@ -126,7 +153,9 @@ def _refit_samples(boot: Bootstrap, model: AttributionModel, jr: Journeys) -> np
             fitted.fit(jr_b)
             assert fitted.attribution_ is not None
             rows.append(fitted.attribution_["conversions"].to_numpy(dtype=np.float64))
-    return np.vstack(rows)
+        return np.vstack(rows)
+
+    return run
 
 
 def _init_params(model: AttributionModel) -> dict[str, Any]:
@@ -139,7 +168,7 @@ def _init_params(model: AttributionModel) -> dict[str, Any]:
     return {}
 
 
-def _markov_samples(boot: Bootstrap, order: int, jr: Journeys) -> np.ndarray | None:
+def _markov_sampler(order: int, jr: Journeys) -> Sampler | None:
     e = _edges(jr, order)
     s = e.n_states
     if s > DENSE_STATES:
@@ -157,15 +186,16 @@ def _markov_samples(boot: Bootstrap, order: int, jr: Journeys) -> np.ndarray | N
     per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
     n_ch = len(jr.channels)
     keeps = [np.concatenate([~e.member[:, c], [True]]) for c in range(n_ch)]
-    out = []
-    for conv, nulls in boot._draws(jr):
-        counts = np.asarray((way.T @ (conv + nulls).T).T + (to_conv.T @ conv.T).T + (to_null.T @ nulls.T).T)
+    way_t, conv_t, null_t, last_t = way.T.tocsr(), to_conv.T.tocsr(), to_null.T.tocsr(), last.T.tocsr()
+
+    def run(conv: np.ndarray, nulls: np.ndarray) -> np.ndarray:
+        counts = np.asarray((way_t @ (conv + nulls).T).T + (conv_t @ conv.T).T + (null_t @ nulls.T).T)
         counts = counts.reshape(len(conv), s + 1, width)
         rows = counts.sum(axis=2, keepdims=True)
         probs = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
         q, r = probs[:, :, : s + 1], probs[:, :, s + 1]
-        conv_end = np.asarray((last.T @ conv.T).T)
-        value_end = np.asarray((last.T @ (conv * per_value).T).T)
+        conv_end = np.asarray((last_t @ conv.T).T)
+        value_end = np.asarray((last_t @ (conv * per_value).T).T)
         avg = np.divide(value_end, conv_end, out=np.zeros_like(conv_end), where=conv_end > 0)
         r_value = r * np.concatenate([avg, np.zeros((len(conv), 1))], axis=1)
         rhs = np.stack([r, r_value], axis=2)
@@ -177,8 +207,9 @@ def _markov_samples(boot: Bootstrap, order: int, jr: Journeys) -> np.ndarray | N
         re = np.clip(re, 0, None)
         total = conv.sum(axis=1, keepdims=True)
         norm = re.sum(axis=1, keepdims=True)
-        out.append(np.divide(total * re, norm, out=np.zeros_like(re), where=norm > 0))
-    return np.vstack(out)
+        return np.asarray(np.divide(total * re, norm, out=np.zeros_like(re), where=norm > 0))
+
+    return run
 
 
 def _absorb_batch(q: np.ndarray, rhs: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -190,18 +221,19 @@ def _absorb_batch(q: np.ndarray, rhs: np.ndarray, keep: np.ndarray) -> np.ndarra
     return np.asarray(x[:, -1, :])
 
 
-def _shapley_samples(boot: Bootstrap, model: ShapleyAttribution, jr: Journeys) -> np.ndarray:
+def _shapley_sampler(model: ShapleyAttribution, jr: Journeys) -> Sampler:
     bits, used = model.coalitions(jr)
     size = 1 << len(used)
-    to_mask = sp.csr_matrix((np.ones(jr.n_paths), (np.arange(jr.n_paths), bits)), shape=(jr.n_paths, size))
+    to_mask = sp.csr_matrix((np.ones(jr.n_paths), (bits, np.arange(jr.n_paths))), shape=(size, jr.n_paths))
     per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
-    out = []
-    for conv, nulls in boot._draws(jr):
-        c = np.asarray((to_mask.T @ conv.T).T)
-        t = np.asarray((to_mask.T @ (conv + nulls).T).T)
-        v = np.asarray((to_mask.T @ (conv * per_value).T).T)
+
+    def run(conv: np.ndarray, nulls: np.ndarray) -> np.ndarray:
+        c = np.asarray((to_mask @ conv.T).T)
+        t = np.asarray((to_mask @ (conv + nulls).T).T)
+        v = np.asarray((to_mask @ (conv * per_value).T).T)
         credit, _ = shapley_split(c, t, v, len(used))
         full = np.zeros((len(conv), len(jr.channels)))
         full[:, used] = credit
-        out.append(full)
-    return np.vstack(out)
+        return full
+
+    return run
