@@ -61,6 +61,8 @@ def fmt_number(value: Any, *, share: bool = False, digits: int = 1) -> str:
         v = float(value)
         if math.isnan(v):
             return ""
+        if math.isinf(v):
+            return "∞" if v > 0 else "−∞"
         if share:
             return f"{100 * v:.{digits}f}%"
         if v == int(v) and abs(v) < 1e15:

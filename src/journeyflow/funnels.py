@@ -685,10 +685,10 @@ def touchpoint_priority(
     converted_user[users[events[names["event"]].isin(wanted).to_numpy(dtype=bool)]] = True
     tp_codes, tps = pd.factorize(events["touchpoint"].astype(object).where(events["touchpoint"].notna(), "(none)"), sort=True)
     n_tp = len(tps)
-    pair = np.unique(users * n_tp + tp_codes)
-    pu, pt = pair // n_tp, pair % n_tp
-    met_users = np.bincount(pt, minlength=n_tp)
-    met_conv = np.bincount(pt, weights=converted_user[pu].astype(float), minlength=n_tp)
+    met = np.zeros((n_users, n_tp), dtype=bool)  # who met which touchpoint: O(events), no sort
+    met[users, tp_codes] = True
+    met_users = met.sum(axis=0)
+    met_conv = met[converted_user].sum(axis=0).astype(np.float64)
     n_events = np.bincount(tp_codes, minlength=n_tp)
     s = _sorted_events(events, names)
     last_rows = np.empty(n_users, dtype=np.int64)
@@ -698,10 +698,13 @@ def touchpoint_priority(
     rate = met_conv / np.maximum(met_users, 1)
     others = n_users - met_users
     rate_without = np.where(others > 0, (total_conv - met_conv) / np.maximum(others, 1), np.nan)
-    lift = np.where(rate_without > 0, rate / np.where(rate_without > 0, rate_without, 1), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # nobody converts without it: an unbounded lift (inf); nobody converts at all: undefined (NaN)
+        lift = np.where(rate_without > 0, rate / np.where(rate_without > 0, rate_without, 1),
+                        np.where(rate > 0, np.inf, np.nan))
     reach = met_users / max(n_users, 1)
     exit_rate = exits / np.maximum(met_users, 1)
-    priority = reach * exit_rate / (1 + np.nan_to_num(lift, nan=0.0))
+    priority = reach * exit_rate / (1 + np.nan_to_num(lift, nan=0.0, posinf=np.inf))
     out = pd.DataFrame(
         {
             "touchpoint": np.asarray(tps, dtype=object),
@@ -716,10 +719,14 @@ def touchpoint_priority(
         }
     )
     if "phase" in events.columns:
-        ph = events.groupby(events["touchpoint"].astype(object), observed=True)["phase"].agg(
-            lambda x: ", ".join(str(p) for p in pd.unique(x.dropna().sort_values()))
-        )
-        out.insert(1, "phases", out["touchpoint"].map(ph).fillna(""))
+        phase = events["phase"]
+        ph_codes, ph_names = (phase.cat.codes.to_numpy(), list(phase.cat.categories)) \
+            if isinstance(phase.dtype, pd.CategoricalDtype) else pd.factorize(phase, sort=True)
+        seen = np.zeros((n_tp, len(ph_names)), dtype=bool)
+        ok = np.asarray(ph_codes) >= 0
+        seen[tp_codes[ok], np.asarray(ph_codes)[ok]] = True
+        labels = [", ".join(str(ph_names[j]) for j in np.flatnonzero(row)) for row in seen]  # per touchpoint
+        out.insert(1, "phases", labels)
     out = out.sort_values("priority", ascending=False, kind="stable").reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1, dtype=np.int64)
     return out
