@@ -2,7 +2,7 @@
 
 tests/reference/make_reference.py wrote them (see VERSION.txt for the tool version
 and the calls). ChannelAttribution's Markov model estimates removal effects by
-simulation, so those agree up to its noise; its heuristics are exact.
+simulating walks (1e7 here), so those agree up to its noise; its heuristics are exact.
 """
 
 from __future__ import annotations
@@ -41,16 +41,16 @@ def test_heuristics_equal_channelattribution(journeys: jf.Journeys) -> None:
         np.testing.assert_allclose(t["value"], ca[f"{theirs}_value"], rtol=1e-9)
 
 
-@pytest.mark.parametrize("order", [1, 2])
-def test_markov_agrees_within_simulation_noise(journeys: jf.Journeys, order: int) -> None:
+@pytest.mark.filterwarnings("ignore::journeyflow.exceptions.SparseChainWarning")  # order 3 on the sample
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_markov_agrees_within_two_percent_per_channel(journeys: jf.Journeys, order: int) -> None:
+    """ChannelAttribution simulated 1e7 walks (VERSION.txt); at that count its noise is
+    below 1-2 %, so both conversions and value agree within 2 % on every channel."""
     re_ca = pd.read_csv(REF / f"ca_removal_effects_order{order}.csv").set_index("channel_name")
     res_ca = pd.read_csv(REF / f"ca_markov_order{order}.csv").set_index("channel_name")
     mm = jf.MarkovAttribution(order=order).fit(journeys)
-    ours = mm.removal_effects_.set_index("channel").reindex(re_ca.index)
-    assert np.abs(ours["removal_effect"] - re_ca["removal_effects_conversion"]).max() < 0.02
-    share = mm.attribution_.set_index("channel")["share"].reindex(res_ca.index)
-    share_ca = res_ca["total_conversions"] / res_ca["total_conversions"].sum()
-    assert np.abs(share - share_ca).max() < 0.015
-    # the ranking of the big channels is the same
-    big = share_ca[share_ca > 0.1].index
-    assert list(share[big].sort_values().index) == list(share_ca[big].sort_values().index)
+    ours = mm.attribution_.set_index("channel").reindex(res_ca.index)
+    np.testing.assert_allclose(ours["conversions"], res_ca["total_conversions"], rtol=0.02)
+    np.testing.assert_allclose(ours["value"], res_ca["total_conversion_value"], rtol=0.02)
+    removal = mm.removal_effects_.set_index("channel").reindex(re_ca.index)
+    np.testing.assert_allclose(removal["removal_effect"], re_ca["removal_effects_conversion"], rtol=0.02)
