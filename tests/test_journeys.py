@@ -148,3 +148,21 @@ def test_from_paths_round_trip_and_separator_clash() -> None:
     odd = jf.Journeys([0], [0, 1], ["a > b"], [1.0])
     with pytest.raises(DataError, match="'a > b' contains the separator"):
         odd.to_paths()
+
+
+def test_missing_touches_label_drop_and_empty_journeys() -> None:
+    ev = _log(
+        [
+            ("a", "2026-01-01", "view", "Email"),
+            ("a", "2026-01-02", "purchase", None),   # the converting session has no channel
+            ("b", "2026-01-01", "purchase", None),   # a journey with no known touch at all
+        ]
+    )
+    labelled = jf.build_journeys(ev, value=None)
+    assert labelled.to_paths(aggregate=False)["path"].tolist() == ["Email > (none)", "(none)"]
+    dropped = jf.build_journeys(ev, value=None, missing="drop")
+    assert dropped.to_paths(aggregate=False)["path"].tolist() == ["Email", ""]
+    assert dropped.total_conversions == 2  # the empty journey is kept by default
+    with pytest.warns(jf.DataQualityWarning, match="1 journeys had no touch left.*1 of 2 conversions"):
+        gone = jf.build_journeys(ev, value=None, missing="drop", drop_empty=True)
+    assert gone.n_paths == 1 and gone.total_conversions == 1

@@ -433,6 +433,8 @@ def build_journeys(
     value: str | None = "revenue",
     unit: str = "session",
     collapse_repeats: bool = False,
+    missing: str = "label",
+    drop_empty: bool = False,
     segments: Sequence[str] | None = None,
     columns: Mapping[str, str] | None = None,
 ) -> Journeys:
@@ -459,6 +461,13 @@ def build_journeys(
         One touch per session (the touchpoint of its first event) or per event.
     collapse_repeats : bool, default False
         Merge consecutive identical touches within a journey into one.
+    missing : {"label", "drop"}, default "label"
+        A touch whose ``touchpoint`` value is missing becomes the touch "(none)",
+        or is left out of its journey.
+    drop_empty : bool, default False
+        Leave out journeys with no touch left (possible with ``missing="drop"``);
+        a :class:`~journeyflow.DataQualityWarning` says how many conversions that
+        removes. By default they stay, as empty paths.
     segments : list of str, optional
         Columns to carry per journey (the value at the journey's first touch).
     columns : dict, optional
@@ -498,6 +507,7 @@ def build_journeys(
 
     check_frame("events", events)
     check_option("unit", unit, ("session", "event"))
+    check_option("missing", missing, ("label", "drop"))
     span = check_duration("lookback", lookback, allow_none=True)
     lookback_ns = None if span is None else int(span.value)
     optional = ["session_id", "revenue"]
@@ -529,6 +539,7 @@ def build_journeys(
     times = time_ns(frame[names["timestamp"]])
     touch_raw = frame[touchpoint]
     touch_codes, channels = _touch_codes(touch_raw)
+    touch_missing = touch_raw.isna().to_numpy(dtype=bool)
     if unit == "session":
         sess, _ = factorize_sorted(frame[names["session_id"]])
     else:
@@ -539,13 +550,14 @@ def build_journeys(
     first = np.flatnonzero(np.concatenate([[True], s_sorted[1:] != s_sorted[:-1]])) if n else np.zeros(0, np.int64)
     rows0 = order[first]
     s_user, s_start, s_touch = users[rows0], times[rows0], touch_codes[rows0]
+    s_missing = touch_missing[rows0]
     s_conv = np.add.reduceat(conv[order].astype(np.float64), first) if n else np.zeros(0)
     s_value = np.add.reduceat(conv_value[order], first) if n else np.zeros(0)
     conv_t = np.where(conv[order], times[order], np.iinfo(np.int64).max)
     s_conv_time = np.minimum.reduceat(conv_t, first) if n else np.zeros(0, np.int64)
     # sessions in (user, start) order; a journey ends with each converting session
     so = sort_order(s_user, s_start)
-    s_user, s_start, s_touch = s_user[so], s_start[so], s_touch[so]
+    s_user, s_start, s_touch, s_missing = s_user[so], s_start[so], s_touch[so], s_missing[so]
     s_conv, s_value, s_conv_time, s_rows0 = s_conv[so], s_value[so], s_conv_time[so], rows0[so]
     m = len(so)
     new_user = np.ones(m, dtype=bool)
@@ -563,6 +575,8 @@ def build_journeys(
     if lookback_ns is not None:
         t_conv = j_conv_time[jid]
         keep &= ~((t_conv != np.iinfo(np.int64).min) & (s_start < t_conv - lookback_ns)) | last
+    if missing == "drop":
+        keep &= ~s_missing
     if collapse_repeats:
         idx = np.flatnonzero(keep)
         same = np.zeros(len(idx), dtype=bool)
@@ -575,7 +589,7 @@ def build_journeys(
     seg = None
     if segments:
         seg = frame.iloc[s_rows0[first_of_j]][list(segments)].reset_index(drop=True)
-    return Journeys(
+    jr = Journeys(
         touches=s_touch[keep],
         offsets=offsets,
         channels=channels,
@@ -587,6 +601,20 @@ def build_journeys(
         user_ids=np.asarray(user_labels)[s_user[first_of_j]] if m else np.zeros(0, dtype=object),
         segments=seg,
     )
+    empty = counts == 0
+    if drop_empty and empty.any():
+        import warnings
+
+        from .exceptions import DataQualityWarning
+
+        warnings.warn(
+            f"{int(empty.sum()):,} journeys had no touch left (missing {touchpoint!r}) and were dropped, "
+            f"with {float(j_conv[empty].sum()):,.0f} of {float(j_conv.sum()):,.0f} conversions.",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+        jr = jr.take(~empty)
+    return jr
 
 
 def _conversion_flags(frame: pd.DataFrame, names: Mapping[str, str], conversion: Any) -> np.ndarray:
