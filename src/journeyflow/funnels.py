@@ -288,6 +288,7 @@ def funnel(
     by: str | Sequence[str] | None = None,
     exclude: str | Sequence[str] | None = None,
     unit: str = "user",
+    entry: str = "closed",
     columns: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """How many people reach each step, where they drop and how long it takes.
@@ -315,6 +316,16 @@ def funnel(
     unit : {"user", "session"}, default "user"
         Count people, or sessions (each session is its own attempt space; needs
         ``session_id``); the count column is then named ``sessions``.
+    entry : {"closed", "open"}, default "closed"
+        ``"open"``: people may enter at any step (the open funnel of web analytics).
+        A person counts at step k when they have an ordered run of steps j..k
+        (any j ≤ k) within ``window`` of the run's first event; the table gains
+        ``entered`` (people whose first counted step is this one);
+        ``conversion_from_previous`` is the share of the people at step k − 1 who
+        went on to step k in the same run, ``dropped`` the rest of them, and
+        ``conversion_from_start`` is relative to everyone counted at any step.
+        Open funnels take ``mode="ordered"``, no ``by``/``exclude``, and report
+        no median times.
     columns : dict, optional
         Canonical name -> your column name.
 
@@ -349,6 +360,11 @@ def funnel(
     2   buy      1        0
     """
     check_option("unit", unit, ("user", "session"))
+    check_option("entry", entry, ("closed", "open"))
+    if entry == "open":
+        if mode != "ordered" or by is not None or exclude is not None or unit != "user":
+            raise OptionError("entry='open' works with mode='ordered', unit='user' and no by= or exclude=.")
+        return _open_funnel(events, steps, window=window, columns=columns)
     if unit == "session":
         names = resolve_columns(events, columns, required=("user_id", "timestamp", "event", "session_id"))
         # each session counts as its own "person": group by session id instead of user id
@@ -793,5 +809,50 @@ def compare_segments(table: pd.DataFrame, by: str, a: Any, b: Any) -> pd.DataFra
             "difference": ra - rb,
             "z": z,
             "p_value": p,
+        }
+    )
+
+
+def _open_funnel(events: pd.DataFrame, steps: Sequence[Step], *, window: Any, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    """Open-entry funnel: ordered runs may start at any step (see :func:`funnel`)."""
+    names, _ = _prepare(events, columns, None)
+    span = check_duration("window", window, allow_none=True)
+    window_ns = None if span is None else int(span.value)
+    masks, labels = _step_masks(events, names, steps, strict=True)
+    frame, masks = _only_step_events(events[[names["user_id"], names["timestamp"]]], masks, "ordered")
+    s = _sorted_events(frame, names)
+    k = len(masks)
+    n_users = len(s.user_labels)
+    covered = np.zeros((n_users, k), dtype=bool)
+    went_on = np.zeros((n_users, k), dtype=bool)  # reached step m from step m - 1 in one run
+    for j in range(k):  # a loop over entry steps; each vectorised over all runs
+        anchors, reached, _ = _chains(s, masks[j:], window_ns, "ordered")
+        if len(anchors) == 0:
+            continue
+        furthest = np.full(n_users, -1, dtype=np.int64)
+        np.maximum.at(furthest, s.user[anchors], j + reached - 1)
+        has = furthest >= j
+        steps_idx = np.arange(k)
+        covered |= has[:, None] & (steps_idx[None, :] >= j) & (steps_idx[None, :] <= furthest[:, None])
+        went_on |= has[:, None] & (steps_idx[None, :] > j) & (steps_idx[None, :] <= furthest[:, None])
+    users = covered.sum(axis=0)
+    anyone = covered.any(axis=1)
+    first = np.where(anyone, covered.argmax(axis=1), -1)
+    entered = np.bincount(first[anyone], minlength=k)
+    cont = went_on.sum(axis=0)
+    prev = np.concatenate([[0], users[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        from_prev = np.where(np.arange(k) == 0, 1.0, np.where(prev > 0, cont / np.maximum(prev, 1), np.nan))
+    total = int(anyone.sum())
+    return pd.DataFrame(
+        {
+            "step": np.asarray(labels, dtype=object),
+            "step_index": np.arange(1, k + 1, dtype=np.int64),
+            "users": users.astype(np.int64),
+            "entered": entered.astype(np.int64),
+            "conversion_from_start": users / total if total else np.full(k, np.nan),
+            "conversion_from_previous": from_prev,
+            "dropped": np.where(np.arange(k) == 0, 0, prev - cont).astype(np.int64),
+            "median_time_from_previous": pd.to_timedelta(np.full(k, np.nan), unit="ns"),
         }
     )
