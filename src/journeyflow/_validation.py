@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import numbers
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -135,3 +135,12 @@ def check_fitted(model: Any, attribute: str) -> None:
             f"This {type(model).__name__} is not fitted yet. Call .fit(journeys) before "
             f"using {attribute}."
         )
+
+
+def lookup(what: str, name: str, registry: Mapping[str, T], *, instead: str) -> T:
+    """``registry[name]``, or an OptionError listing the names, a close match and ``instead``."""
+    if name in registry:
+        return registry[name]
+    near = closest(name, registry)
+    hint = f" Did you mean {near!r}?" if near else ""
+    raise OptionError(f"Unknown {what} {name!r}. Choose one of: {', '.join(registry)}; or {instead}.{hint}")

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ._encode import factorize_sorted, sort_order, time_ns
-from ._validation import check_frame, closest, describe
+from ._validation import check_frame, closest, describe, lookup
 from .exceptions import InputTypeError, OptionError
 from .rules import _factorize_rows, load_toml
 from .schema import resolve_columns
@@ -276,15 +276,7 @@ def get_model(model: str | PhaseModel) -> PhaseModel:
     if isinstance(model, PhaseModel):
         return model
     if isinstance(model, str):
-        key = model.strip().lower()
-        if key in BUILTIN_MODELS:
-            return BUILTIN_MODELS[key]
-        near = closest(key, BUILTIN_MODELS)
-        hint = f" Did you mean {near!r}?" if near else ""
-        raise OptionError(
-            f"Unknown phase model {model!r}. Built in: {', '.join(BUILTIN_MODELS)}; or pass a "
-            f"jf.PhaseModel.{hint}"
-        )
+        return lookup("phase model", model.strip().lower(), BUILTIN_MODELS, instead="pass a jf.PhaseModel")
     raise InputTypeError(f"model must be a name or a jf.PhaseModel; got {describe(model)}.")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._validation import closest, describe
+from .._validation import describe, lookup
 from ..exceptions import InputTypeError, OptionError
 from ..journeys import Journeys
 from .bootstrap import Bootstrap
@@ -59,14 +59,7 @@ def _resolve(model: Any) -> AttributionModel:
     if isinstance(model, AttributionModel):
         return model
     if isinstance(model, str):
-        if model in MODELS:
-            return MODELS[model]()
-        near = closest(model, MODELS)
-        hint = f" Did you mean {near!r}?" if near else ""
-        raise OptionError(
-            f"Unknown attribution model {model!r}. Choose one of: {', '.join(MODELS)}; or pass a model "
-            f"instance.{hint}"
-        )
+        return lookup("attribution model", model, MODELS, instead="pass a model instance")()
     raise InputTypeError(f"A model must be a name or an attribution model instance; got {describe(model)}.")
 
 
