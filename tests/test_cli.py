@@ -79,6 +79,7 @@ def _events_csv(path: Path, **overrides: object) -> Path:
 def test_html_and_formula_injection_are_neutralised(tmp_path: Path) -> None:
     src = tmp_path / "ev.csv"
     ev = jf.datasets.simulate_webshop(60, seed=3)
+    ev = ev.astype({"utm_source": object, "utm_medium": object})  # categoricals take no new values
     ev.loc[ev.index[:5], "utm_source"] = "<script>alert(1)</script>"
     ev.loc[ev.index[:5], "utm_medium"] = "=HYPERLINK(\"http://evil\")"
     ev.to_csv(src, index=False)

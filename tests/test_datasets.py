@@ -34,6 +34,10 @@ def test_columns_and_dtypes(run: jf.datasets.SimulationResult) -> None:
     ]
     assert str(ev["timestamp"].dtype) == "datetime64[ns, UTC]"
     assert ev["revenue"].dtype == np.float64
+    for col in ("event", "page", "url", "referrer", "utm_source", "device", "persona", "country"):
+        assert isinstance(ev[col].dtype, pd.CategoricalDtype), col
+        assert list(ev[col].cat.categories) == sorted(ev[col].dropna().astype(str).unique()), col
+    assert not isinstance(ev["user_id"].dtype, pd.CategoricalDtype)
     assert ev[["user_id", "timestamp", "event"]].notna().all().all()
     assert ev["timestamp"].is_monotonic_increasing
     assert "rating" not in jf.datasets.simulate_webshop(50, seed=1, rating=False).columns
@@ -58,7 +62,7 @@ def test_store_visit_is_physical_and_urls_follow_pages(run: jf.datasets.Simulati
     store = ev["event"] == "store_visit"
     assert ev.loc[store, ["url", "page"]].isna().all().all()
     has = ev["page"].notna()
-    assert (ev.loc[has, "url"] == "https://shop.example.com" + ev.loc[has, "page"]).all()
+    assert (ev.loc[has, "url"].astype(str) == "https://shop.example.com" + ev.loc[has, "page"].astype(str)).all()
 
 
 def test_timestamps_within_the_window(run: jf.datasets.SimulationResult) -> None:

@@ -8,6 +8,8 @@ and one stable sort order by (code, time, input position).
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -20,11 +22,14 @@ from .exceptions import DataError, InputTypeError
 __all__ = [
     "boundaries",
     "counting_argsort",
+    "factorize_rows",
     "factorize_sorted",
     "group_starts",
+    "ordered_codes",
     "sort_order",
     "time_argsort",
     "time_ns",
+    "value_codes",
 ]
 
 
@@ -64,12 +69,8 @@ def factorize_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Ind
         codes, uniques = pd.factorize(arr, sort=True)
         return codes.astype(np.int64), pd.Index(uniques)
     arrow = _arrow_strings(s)
-    if arrow is not None and len(arrow) >= 1_000_000:
-        codes, uniques = _factorize_arrow_parallel(arrow)
-        order = _argsort_values(uniques)
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order), dtype=np.int64)
-        return rank[codes], pd.Index(uniques.to_numpy(zero_copy_only=False)).take(order)
+    if arrow is not None and len(arrow) >= _CACHE_MIN_ROWS:
+        return _cached(arrow, lambda: _factorize_arrow_sorted(arrow))  # type: ignore[no-any-return]
     try:
         codes, uniques = pd.factorize(s, sort=False, use_na_sentinel=True)
     except TypeError as exc:  # unhashable
@@ -80,6 +81,55 @@ def factorize_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Ind
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)
     return rank[codes], pd.Index(uniques).take(order)
+
+
+# Arrow arrays are immutable, so the codes of one are valid for as long as it lives.
+# Pipelines pass the same user id column (shared by pandas' copy-on-write frames)
+# through sessionize, assign_phases, build_journeys, funnels ...: it is hashed once.
+_CACHE_MIN_ROWS = 1 << 16
+_CACHE_MAX = 8
+_cache: dict[tuple[int, str], tuple[weakref.ref[Any], np.ndarray, Any]] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached(key_obj: Any, compute: Any, tag: str = "sorted") -> Any:
+    """``compute()`` -> (codes, extra), memoised on the identity of the immutable
+    ``key_obj`` and ``tag`` (a few entries; dropped when ``key_obj`` is freed)."""
+    key = (id(key_obj), tag)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None and hit[0]() is key_obj:
+        return hit[1], hit[2]
+    codes, uniques = compute()
+    codes.flags.writeable = False  # shared between callers: nobody may change it
+    def forget(_ref: Any, key: tuple[int, str] = key) -> None:
+        _cache.pop(key, None)
+
+    ref = weakref.ref(key_obj, forget)
+    with _cache_lock:
+        while len(_cache) >= _CACHE_MAX:
+            _cache.pop(next(iter(_cache)))
+        _cache[key] = (ref, codes, uniques)
+    return codes, uniques
+
+
+def _factorize_arrow_sorted(arrow: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
+    codes, uniques = _factorize_arrow_parallel(arrow)
+    order = _argsort_values(uniques)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank[codes], pd.Index(uniques.to_numpy(zero_copy_only=False)).take(order)
+
+
+def ordered_codes(values: pd.Series) -> np.ndarray:
+    """Codes in value order, not necessarily consecutive: ``value - min`` for integer
+    ids whose range is small (no hashing, no gather), else :func:`factorize_sorted`."""
+    if values.dtype.kind in "iu" and len(values):
+        arr = values.to_numpy()
+        lo = int(arr.min())
+        if int(arr.max()) - lo < max(4 * len(arr), 1 << 20):
+            return np.asarray(np.subtract(arr, lo, dtype=np.int64))
+    return factorize_sorted(values)[0]
 
 
 def _arrow_strings(s: pd.Series) -> pa.ChunkedArray | None:
@@ -101,7 +151,8 @@ def _factorize_arrow_parallel(arr: pa.ChunkedArray, n_threads: int = 2) -> tuple
     """Dictionary-encode a large Arrow string column in threads (Arrow releases the GIL).
 
     Each slice is hashed on its own thread, then the slices' dictionaries are unified
-    (that costs only the distinct values). Codes are in order of first appearance.
+    (that costs only the distinct values). Codes are in order of first appearance;
+    missing values get the code ``len(dictionary)``.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -111,8 +162,102 @@ def _factorize_arrow_parallel(arr: pa.ChunkedArray, n_threads: int = 2) -> tuple
     with ThreadPoolExecutor(n_threads) as pool:
         encoded = list(pool.map(lambda p: pc.dictionary_encode(p).combine_chunks(), parts))
     unified = pa.chunked_array(encoded).unify_dictionaries()
-    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in unified.chunks])
-    return codes.astype(np.int64, copy=False), unified.chunk(0).dictionary
+    dictionary = unified.chunk(0).dictionary
+    indices = [c.indices for c in unified.chunks]
+    if arr.null_count:
+        indices = [pc.fill_null(i, pa.scalar(len(dictionary), i.type)) for i in indices]
+    codes = np.concatenate([i.to_numpy(zero_copy_only=False) for i in indices])
+    return codes.astype(np.int64, copy=False), dictionary
+
+
+def value_codes(values: pd.Series, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes for a column's values and the values they stand for; fast, unordered.
+
+    Returns ``(codes, uniques)`` with ``uniques[codes]`` equal to the values (as
+    objects; missing values have a code of their own, standing for None/NaN).
+    Categoricals use their codes (no hashing), Arrow strings are dictionary-encoded
+    once per array (in threads when large; see :func:`_cached`), anything else is
+    hash-factorised. ``uniques`` may hold values that do not occur (unused
+    categories). With ``rows``, only those positions are coded.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        raw = values.cat.codes.to_numpy()
+        if rows is not None:
+            raw = raw[rows]
+        cats = np.asarray(dtype.categories, dtype=object)
+        return raw.astype(np.int64) + 1, np.concatenate([np.array([None], dtype=object), cats])
+    to_arrow = getattr(values.array, "__arrow_array__", None)
+    if to_arrow is not None:
+        arr = to_arrow()
+        if isinstance(arr, pa.Array):
+            arr = pa.chunked_array([arr])
+        if (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)) and len(arr):
+
+            def encode() -> tuple[np.ndarray, np.ndarray]:
+                codes, dictionary = _factorize_arrow_parallel(arr, n_threads=2 if len(arr) >= 1_000_000 else 1)
+                uniques = np.concatenate([dictionary.to_numpy(zero_copy_only=False).astype(object), [None]])
+                return codes, uniques
+
+            codes, uniques = _cached(arr, encode, "values") if len(arr) >= _CACHE_MIN_ROWS else encode()
+            return (codes if rows is None else codes[rows]), uniques
+    part = values if rows is None else values.iloc[rows]
+    codes, found = pd.factorize(part, use_na_sentinel=False)
+    return codes.astype(np.int64, copy=False), np.asarray(found, dtype=object)
+
+
+def _compact(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, distinct)`` with ``distinct[codes] == key``: a lookup table over the
+    key range when it is small (no hashing, distinct keys in order), else a hash."""
+    if span <= max(4 * len(key), 1 << 20):
+        present = np.zeros(span, dtype=bool)
+        present[key] = True
+        distinct = np.flatnonzero(present)
+        table = np.cumsum(present, dtype=np.int64)
+        table -= 1
+        return table[key], distinct
+    codes, distinct = pd.factorize(key, sort=False)
+    return codes.astype(np.int64, copy=False), np.asarray(distinct, dtype=np.int64)
+
+
+def factorize_rows(frame: pd.DataFrame, rows: np.ndarray | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+    """Integer code per row for its combination of values, and the distinct rows.
+
+    Codes every column (see :func:`value_codes`) and packs the codes into one
+    int64 key, compacting it (:func:`_compact`) whenever its range would grow past
+    a few times the number of rows; the distinct rows are decoded from the distinct
+    keys, so no row of the frame is gathered. Missing values are values like any
+    other (None in the distinct rows). With ``rows`` (positions), only those rows are
+    coded: the integer codes, not the values, are gathered.
+    """
+    n = len(frame) if rows is None else len(rows)
+    limit = max(4 * n, 1 << 20)
+    key = np.zeros(n, dtype=np.int64)
+    span = 1
+    steps: list[tuple[str, Any]] = []  # ("col", (name, k, uniques)) or ("compact", distinct keys)
+    for col in frame.columns:
+        c, uniques = value_codes(frame[col], rows)
+        k = max(len(uniques), 1)
+        if span * k > limit:
+            key, distinct = _compact(key, span)
+            span = max(len(distinct), 1)
+            steps.append(("compact", distinct))
+        key *= k
+        key += c
+        span *= k
+        steps.append(("col", (col, k, uniques)))
+    codes, distinct = _compact(key, span)
+    out: dict[Any, np.ndarray] = {}
+    dk = distinct
+    for kind, info in reversed(steps):  # a loop over columns, on the distinct keys only
+        if kind == "compact":
+            dk = info[dk]
+        else:
+            col, k, uniques = info
+            out[col] = uniques[dk % k]
+            dk = dk // k
+    table = pd.DataFrame({col: out[col] for col in frame.columns}, index=pd.RangeIndex(len(distinct)))
+    return codes, table
 
 
 def _argsort_values(uniques: Any) -> np.ndarray:
@@ -194,11 +339,21 @@ def sort_order(codes: np.ndarray, times: np.ndarray | None = None) -> np.ndarray
     n = len(codes)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    if _is_sorted(codes, times):  # e.g. a log kept in (user, time) order: nothing to do
+        return np.arange(n, dtype=np.int64)
     n_codes = int(codes.max()) + 1
     by_time = None if times is None else time_argsort(times)
     if by_time is None:
         return counting_argsort(codes, n_codes)
     return np.asarray(by_time[counting_argsort(codes[by_time], n_codes)], dtype=np.int64)
+
+
+def _is_sorted(codes: np.ndarray, times: np.ndarray | None) -> bool:
+    """Whether rows are already in (code, time) order (ties in input order trivially)."""
+    step = np.diff(codes)
+    if not (step >= 0).all():
+        return False
+    return times is None or bool(((step > 0) | (np.diff(times) >= 0)).all())
 
 
 def group_starts(codes: np.ndarray, n_rows: int | None = None) -> np.ndarray:

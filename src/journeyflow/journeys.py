@@ -502,7 +502,7 @@ def build_journeys(
     1     Paid Search          0.0    1.0    0.0
     2         Display          0.0    1.0    0.0
     """
-    from ._encode import factorize_sorted, sort_order, time_ns
+    from ._encode import factorize_sorted, group_starts, ordered_codes, sort_order, time_ns
     from ._validation import check_duration, check_option
 
     check_frame("events", events)
@@ -527,38 +527,44 @@ def build_journeys(
         names["session_id"] = "session_id"
     n = len(frame)
     conv = _conversion_flags(frame, names, conversion)
+    conv_rows = np.flatnonzero(conv)  # few: per-session sums only look at these
     value_col = value if value is not None and value != "revenue" else names.get("revenue")
     if value is not None and value != "revenue" and value not in frame.columns:
         raise SchemaError(f"Column {value!r} (value=) is not in the events; pass value=None to count conversions.")
     if value_col is not None:
-        vals = pd.to_numeric(frame[value_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        conv_value = np.where(conv, np.nan_to_num(vals, nan=0.0), 0.0)
+        vals = pd.to_numeric(frame[value_col].iloc[conv_rows], errors="coerce")
+        conv_value = np.nan_to_num(vals.to_numpy(dtype=np.float64, na_value=np.nan), nan=0.0)
     else:
-        conv_value = conv.astype(np.float64)
+        conv_value = np.ones(len(conv_rows), dtype=np.float64)
     users, user_labels = factorize_sorted(frame[names["user_id"]])
     times = time_ns(frame[names["timestamp"]])
     touch_raw = frame[touchpoint]
     touch_codes, channels = _touch_codes(touch_raw)
     touch_missing = touch_raw.isna().to_numpy(dtype=bool)
     if unit == "session":
-        sess, _ = factorize_sorted(frame[names["session_id"]])
+        sess = ordered_codes(frame[names["session_id"]])
     else:
         sess = np.arange(n, dtype=np.int64)
     # sessions: first row (by time) gives user, start and touch; sums give conversions
     order = sort_order(sess, times)
-    s_sorted = sess[order]
-    first = np.flatnonzero(np.concatenate([[True], s_sorted[1:] != s_sorted[:-1]])) if n else np.zeros(0, np.int64)
-    rows0 = order[first]
+    rows0 = order[group_starts(sess)] if n else np.zeros(0, np.int64)
+    present = sess[rows0]  # session codes in order
+    n_codes = int(present[-1]) + 1 if n else 0
     s_user, s_start, s_touch = users[rows0], times[rows0], touch_codes[rows0]
     s_missing = touch_missing[rows0]
-    s_conv = np.add.reduceat(conv[order].astype(np.float64), first) if n else np.zeros(0)
-    s_value = np.add.reduceat(conv_value[order], first) if n else np.zeros(0)
-    conv_t = np.where(conv[order], times[order], np.iinfo(np.int64).max)
-    s_conv_time = np.minimum.reduceat(conv_t, first) if n else np.zeros(0, np.int64)
-    # sessions in (user, start) order; a journey ends with each converting session
+    c_sess = sess[conv_rows]
+    s_conv = np.bincount(c_sess, minlength=n_codes).astype(np.float64)[present]
+    s_value = np.bincount(c_sess, weights=conv_value, minlength=n_codes)[present]
+    first_conv = np.full(n_codes, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_conv, c_sess, times[conv_rows])
+    s_conv_time = first_conv[present]
+    # sessions in (user, start) order (already so for jf.sessionize's numbering);
+    # a journey ends with each converting session
     so = sort_order(s_user, s_start)
-    s_user, s_start, s_touch, s_missing = s_user[so], s_start[so], s_touch[so], s_missing[so]
-    s_conv, s_value, s_conv_time, s_rows0 = s_conv[so], s_value[so], s_conv_time[so], rows0[so]
+    if not _is_identity(so):
+        s_user, s_start, s_touch, s_missing = s_user[so], s_start[so], s_touch[so], s_missing[so]
+        s_conv, s_value, s_conv_time, rows0 = s_conv[so], s_value[so], s_conv_time[so], rows0[so]
+    s_rows0 = rows0
     m = len(so)
     new_user = np.ones(m, dtype=bool)
     new_user[1:] = s_user[1:] != s_user[:-1]
@@ -617,6 +623,10 @@ def build_journeys(
     return jr
 
 
+def _is_identity(order: np.ndarray) -> bool:
+    return bool(len(order) == 0 or (order[0] == 0 and order[-1] == len(order) - 1 and (np.diff(order) == 1).all()))
+
+
 def _conversion_flags(frame: pd.DataFrame, names: Mapping[str, str], conversion: Any) -> np.ndarray:
     if isinstance(conversion, str) and conversion in frame.columns and pd.api.types.is_bool_dtype(frame[conversion].dtype):
         return np.asarray(frame[conversion].to_numpy(dtype=bool, na_value=False), dtype=bool)
@@ -640,13 +650,13 @@ def _conversion_flags(frame: pd.DataFrame, names: Mapping[str, str], conversion:
 def _touch_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Codes for touch labels; categories keep their order, others sort; missing -> '(none)'."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        values = values.cat.remove_unused_categories()  # channels that never occur are not touches
-        cats = [str(c) for c in values.cat.categories]
-        codes = values.cat.codes.to_numpy().astype(np.int64)
-        if (codes < 0).any():
-            codes = np.where(codes < 0, len(cats), codes)
-            cats.append("(none)")
-        return codes, pd.Index(cats, dtype=object)
+        raw = values.cat.codes.to_numpy().astype(np.int64)
+        n_cats = len(values.cat.categories)
+        raw[raw < 0] = n_cats  # missing -> "(none)", after the categories
+        used = np.bincount(raw, minlength=n_cats + 1) > 0  # channels that never occur are not touches
+        renumber = np.cumsum(used) - 1
+        cats = [str(c) for c in values.cat.categories[used[:n_cats]]] + (["(none)"] if used[n_cats] else [])
+        return renumber[raw], pd.Index(cats, dtype=object)
     text = values.astype(object).where(values.notna(), "(none)")
     codes, uniques = pd.factorize(text.astype(str), sort=True)
     return codes.astype(np.int64), pd.Index(np.asarray(uniques, dtype=object), dtype=object)

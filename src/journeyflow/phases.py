@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_sorted, sort_order, time_ns
+from ._encode import factorize_rows, factorize_sorted, sort_order, time_ns
 from ._validation import check_frame, closest, describe, lookup
 from .exceptions import InputTypeError, OptionError
-from .rules import _factorize_rows, load_toml
+from .rules import load_toml
 from .schema import resolve_columns
 
 __all__ = ["BUILTIN_MODELS", "PhaseModel", "assign_phases", "get_model"]
@@ -296,32 +296,52 @@ def phase_codes(masks: np.ndarray, user_codes: np.ndarray, order: np.ndarray, n_
     """Phase index per row under the multi-phase rule (-1: no phase).
 
     ``masks`` are per-row phase bit masks, ``order`` sorts rows by (user, time).
-    Iterates a monotone fixed point: start every event at its lowest phase, then
-    repeatedly move each to its earliest phase not before the running maximum of
-    the user's earlier events. Values only grow and the running maximum of a user
-    can take at most ``n_phases`` values, so this converges in at most
+    Rows with one phase keep it; rows with none get -1. Only rows with several
+    phases need work: each takes its earliest phase not before ``prev``, the running
+    maximum of the user's earlier rows, which is the larger of (a) the running
+    maximum of the user's earlier one-phase rows, computed once, and (b) that of the
+    user's earlier several-phase rows. (b) is a monotone fixed point over the
+    several-phase rows only: start each at its lowest phase, then repeatedly move
+    it to its earliest phase not before ``prev``. Values only grow and a user's
+    running maximum takes at most ``n_phases`` values, so this converges in at most
     ``n_phases + 1`` rounds; the fixed point is the sequential answer.
     """
     low, high = _bit_tables(n_phases)
+    n_bits = np.zeros(1 << n_phases, dtype=np.int64)
+    for bit in range(n_phases):  # a loop over phases
+        n_bits += (np.arange(1 << n_phases) >> bit) & 1
     m = masks[order]
     g = np.cumsum(_starts_sorted(user_codes[order])) - 1
-    width = n_phases + 1
-    base = g * width
-    assigned = low[m]
-    for _ in range(n_phases + 2):  # bounded by the number of phases, not the data
-        running = np.maximum.accumulate(base + assigned + 1) - base - 1  # inclusive, per user
-        prev = np.empty_like(running)
-        if len(prev):
-            prev[0] = -1
-            prev[1:] = running[:-1]
-            prev[_starts_sorted(g)] = -1
-        allowed = np.where(prev > 0, m & ~((np.int64(1) << np.maximum(prev, 0)) - 1), m)
-        new = np.where(allowed > 0, low[allowed], high[m])
-        if np.array_equal(new, assigned):
-            break
-        assigned = new
+    assigned = np.where(n_bits == 1, low, -1)[m]
+    multi = np.flatnonzero((n_bits > 1)[m])
+    if len(multi):
+        # (a): running maximum of the one-phase rows before each several-phase row
+        before = _running_max_before(assigned, g, n_phases)[multi]
+        gm, mm = g[multi], m[multi]
+        cur = low[mm]
+        for _ in range(n_phases + 2):  # bounded by the number of phases, not the data
+            prev = np.maximum(before, _running_max_before(cur, gm, n_phases))
+            allowed = np.where(prev > 0, mm & ~((np.int64(1) << np.maximum(prev, 0)) - 1), mm)
+            new = np.where(allowed > 0, low[allowed], high[mm])
+            if np.array_equal(new, cur):
+                break
+            cur = new
+        assigned[multi] = cur
     out = np.empty(len(order), dtype=np.int64)
     out[order] = assigned
+    return out
+
+
+def _running_max_before(values: np.ndarray, groups: np.ndarray, n_phases: int) -> np.ndarray:
+    """Per row, the maximum of ``values`` (in [-1, n_phases)) over the earlier rows of
+    its group (-1 for a group's first row); rows sorted by group."""
+    base = groups * (n_phases + 1)
+    running = np.asarray(np.maximum.accumulate(base + values + 1) - base - 1)
+    out = np.empty_like(running)
+    if len(out):
+        out[0] = -1
+        out[1:] = running[:-1]
+        out[_starts_sorted(groups)] = -1
     return out
 
 
@@ -382,7 +402,7 @@ def assign_phases(
         out = assign_touchpoints(events, columns=columns)
         names["touchpoint"] = "touchpoint"
     keys = out[[names["event"]] + ([names["touchpoint"]] if "touchpoint" in names else [])]
-    codes, uniques = _factorize_rows(keys)
+    codes, uniques = factorize_rows(keys)
     ev_masks = {k: m.mask(v) for k, v in m.events.items()}
     tp_masks = {k: m.mask(v) for k, v in m.touchpoints.items()}
     ev_u = uniques.iloc[:, 0].astype(object).map(ev_masks)

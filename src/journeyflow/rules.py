@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._encode import factorize_rows
 from ._validation import describe
 from .exceptions import InputTypeError, OptionError, ReadError
 
@@ -255,7 +256,7 @@ class RuleSet:
         used = [f for f in self.fields if any(c.field == f for r in self.rules for c in r.conditions)]
         present = [f for f in used if f in frame.columns]
         if present:
-            codes, uniques = _factorize_rows(frame[present])
+            codes, uniques = factorize_rows(frame[present])
         else:
             codes, uniques = np.zeros(len(frame), dtype=np.int64), pd.DataFrame(index=[0])
         text = {f: _lower_text(uniques[f]) if f in uniques.columns else pd.Series("", index=uniques.index) for f in used}
@@ -353,30 +354,6 @@ def _lower_text(values: pd.Series) -> pd.Series:
     """Lower-cased text with "" for missing, on the distinct values only."""
     text = values.astype(object).where(values.notna(), "")
     return text.astype(str).str.strip().str.lower()
-
-
-def _factorize_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-    """Integer code per row for its combination of values, and the distinct rows.
-
-    Hash-factorises each column, packs the codes into one int64 key and factorises
-    that: O(rows), no sort.
-    """
-    key = np.zeros(len(frame), dtype=np.int64)
-    span = 1
-    for col in frame.columns:
-        c, u = pd.factorize(frame[col], use_na_sentinel=False)
-        k = max(len(u), 1)
-        if span * k >= 2**62:  # pragma: no cover - astronomically many combinations
-            key, _ = pd.factorize(key, sort=False)
-            span = int(key.max()) + 1 if len(key) else 1
-        key = key * k + c
-        span *= k
-    codes, _ = pd.factorize(key, sort=False)
-    codes = codes.astype(np.int64)
-    # codes come in order of first appearance: a row is a first where the running max grows
-    seen = np.maximum.accumulate(codes) if len(codes) else codes
-    first = np.flatnonzero(np.concatenate([[True], seen[1:] > seen[:-1]])) if len(codes) else codes
-    return codes, frame.iloc[first].reset_index(drop=True)
 
 
 def iter_rules(rules: Iterable[Rule | Mapping[str, Any]]) -> list[Rule]:

@@ -51,10 +51,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_sorted, group_starts, sort_order, time_ns
+from ._encode import factorize_rows, group_starts, ordered_codes, sort_order, time_ns
 from ._validation import check_frame, check_option, describe
 from .exceptions import InputTypeError
-from .rules import Rule, RuleSet, _factorize_rows, iter_rules, load_toml
+from .rules import Rule, RuleSet, iter_rules, load_toml
 from .schema import resolve_columns
 
 __all__ = [
@@ -320,14 +320,12 @@ def assign_touchpoints(
         out = sessionize(events, columns=columns)
         names["session_id"] = "session_id"
     # --- channel: once per session, from its first event
-    sid = out[names["session_id"]].to_numpy()
-    codes, _ = factorize_sorted(pd.Series(sid))
+    codes = ordered_codes(out[names["session_id"]])
     order = sort_order(codes, time_ns(out[names["timestamp"]]))
     first_rows = order[group_starts(codes)]
     fields = [f for f in ("utm_source", "utm_medium", "utm_campaign", "referrer") if f in names]
     if fields:  # the channel rules run on the distinct entry combinations only
-        entries = out[[names[f] for f in fields]].iloc[first_rows].set_axis(fields, axis=1)
-        entry_codes, distinct = _factorize_rows(entries)
+        entry_codes, distinct = factorize_rows(out[[names[f] for f in fields]].set_axis(fields, axis=1), first_rows)
     else:
         entry_codes, distinct = np.zeros(len(first_rows), dtype=np.int64), pd.DataFrame(index=[0])
     per_entry = ch_rules.match_rules(_channel_fields(distinct))
@@ -335,19 +333,21 @@ def assign_touchpoints(
     lookup = np.array([categories.index(v) for v in ch_rules.labels()], dtype=np.int64)
     session_code = lookup[per_entry][entry_codes]
     if keep_channel and "channel" in names:
-        given = out[names["channel"]].to_numpy(dtype=object)[first_rows]
+        given = out[names["channel"]].iloc[first_rows].to_numpy(dtype=object)
         has = pd.notna(given)
         extra = sorted({str(v) for v in given[has]} - set(categories))
         categories += extra
         given_codes = pd.Categorical(np.where(has, given, None), categories=categories).codes
         session_code = np.where(has, given_codes, session_code)
-    channel_codes = np.asarray(session_code, dtype=np.int64)[codes]
+    per_code = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+    per_code[codes[first_rows]] = session_code
+    channel_codes = per_code[codes]
     channel = pd.Categorical.from_codes(channel_codes, categories=categories)
     # --- touchpoints: per event, once per distinct (event, page, url, channel)
     tp_fields = {f: names[f] for f in ("event", "page", "url") if f in names}
     frame = out[list(tp_fields.values())].set_axis(list(tp_fields), axis=1)
     if any(c.field == "channel" for r in tp_rules.rules for c in r.conditions):
-        frame = frame.assign(channel=np.asarray(channel, dtype=object))
+        frame = frame.assign(channel=pd.Series(channel, index=frame.index))
     which = tp_rules.match_rules(frame)
     return out.assign(
         channel=pd.Series(channel, index=out.index),

@@ -438,11 +438,14 @@ def simulate_webshop(
     -------
     DataFrame or SimulationResult
         Events sorted by timestamp then user: user_id (str, "u000123"), timestamp
-        (datetime64[ns, UTC]), event (str), page (str or missing), url (str or
-        missing), referrer (str or missing), utm_source, utm_medium, utm_campaign
-        (str or missing; set on a session's first event only), revenue (float64,
-        > 0 on purchases, NaN elsewhere), rating (float64, optional), device,
-        persona, country (str).
+        (datetime64[ns, UTC]), event, page (missing for store events), url (missing
+        likewise), referrer (missing for direct visits), utm_source, utm_medium,
+        utm_campaign (missing except on a campaign session's first event), revenue
+        (float64, > 0 on purchases, NaN elsewhere), rating (float64, optional),
+        device, persona, country. The text columns other than user_id are
+        categoricals of str (sorted categories), as Parquet readers give
+        dictionary-encoded columns: a tenth of the memory, and every journeyflow
+        step works on their codes. ``.astype(str)`` gives plain strings.
 
     Raises
     ------
@@ -495,6 +498,10 @@ def simulate_webshop(
     visit, code, time, entry = visit[order], code[order], time[order], entry[order]
     user = d.visit_user[visit]
     return _frame(d, visit, code, time, entry, user, n_users, rating, return_truth)
+
+
+CATEGORICAL = ("event", "page", "url", "referrer", "utm_source", "utm_medium", "utm_campaign",
+               "device", "persona", "country")
 
 
 def _obj(values: np.ndarray) -> np.ndarray:
@@ -562,6 +569,9 @@ def _frame(
     cols["device"] = _obj(np.array(DEVICES, dtype=object)[d.device[user]])
     cols["persona"] = _obj(np.array(PERSONAS, dtype=object)[d.persona[user]])
     cols["country"] = _obj(np.array(COUNTRIES, dtype=object)[d.country[user]])
+    for name in CATEGORICAL:
+        if name in cols:  # low-cardinality text: encoded once here, as a Parquet reader would
+            cols[name] = pd.Categorical(cols[name])
     frame = pd.DataFrame(cols)
     if not return_truth:
         return frame
