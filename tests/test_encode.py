@@ -1,0 +1,110 @@
+"""The private encoding helpers every step shares: codes must stand for the values."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from journeyflow import _encode
+
+
+def _same(a: object, b: object) -> bool:
+    return (pd.isna(a) and pd.isna(b)) or a == b  # type: ignore[return-value]
+
+
+def _big_strings(n: int = 70_000, seed: int = 0) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    return pd.Series(np.char.add("u", rng.integers(0, 5_000, n).astype(str)).astype(object), dtype="str")
+
+
+def test_factorize_sorted_codes_follow_value_order_and_are_cached() -> None:
+    s = _big_strings()
+    assert len(s) >= _encode._CACHE_MIN_ROWS
+    codes, labels = _encode.factorize_sorted(s)
+    expected_labels = sorted(set(s))
+    assert list(labels) == expected_labels
+    rank = {v: i for i, v in enumerate(expected_labels)}
+    assert codes.tolist() == [rank[v] for v in s]
+    again, _ = _encode.factorize_sorted(s.copy(deep=False))  # same Arrow data: served from the cache
+    assert again is codes
+    assert not codes.flags.writeable  # shared, so nobody may change it
+    with pytest.raises(ValueError):
+        codes[0] = 1
+
+
+def test_cache_is_per_array_and_forgets_freed_arrays() -> None:
+    s = _big_strings(seed=1)
+    other = _big_strings(seed=2)  # other data: its own codes
+    a, _ = _encode.factorize_sorted(s)
+    b, labels_b = _encode.factorize_sorted(other)
+    assert a is not b
+    assert [labels_b[i] for i in b[:50]] == list(other[:50])
+    key = (id(other.array.__arrow_array__()), "sorted")
+    assert key in _encode._cache
+    del other, b, labels_b
+    gc.collect()
+    assert key not in _encode._cache
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series(["b", None, "a", "b", "c", None], dtype="str"),
+        pd.Series(pd.Categorical(["x", None, "y", "x"], categories=["z", "y", "x"])),
+        pd.Series([3, 1, 3, 2]),
+        pd.Series(["p", 1, None, "p"], dtype=object),
+    ],
+)
+def test_value_codes_stand_for_the_values(values: pd.Series) -> None:
+    codes, uniques = _encode.value_codes(values)
+    assert len(codes) == len(values)
+    for code, value in zip(codes, values, strict=True):
+        assert _same(uniques[code], value)
+    rows = np.array([3, 0, 2])
+    sub, uniques_sub = _encode.value_codes(values, rows)
+    for code, value in zip(sub, values.iloc[rows], strict=True):
+        assert _same(uniques_sub[code], value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.sampled_from(["a", "b", None]), st.integers(0, 3), st.sampled_from(["x", "y"])),
+        min_size=1,
+        max_size=40,
+    ),
+    categorical=st.booleans(),
+)
+def test_factorize_rows_codes_identify_combinations(data: list[tuple[object, int, str]], categorical: bool) -> None:
+    frame = pd.DataFrame(data, columns=["s", "i", "c"]).astype({"s": "str"})
+    if categorical:
+        frame["c"] = pd.Categorical(frame["c"], categories=["y", "x", "unused"])
+    codes, distinct = _encode.factorize_rows(frame)
+    # same code <=> same combination of values (missing equal to missing)
+    keys = [tuple("<NA>" if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
+    for i in range(len(keys)):
+        for j in range(len(keys)):
+            assert (codes[i] == codes[j]) == (keys[i] == keys[j])
+    assert len(distinct) == len(set(keys))
+    for code, key in zip(codes, keys, strict=True):  # each distinct row decodes to its combination
+        row = distinct.iloc[code]
+        assert tuple("<NA>" if pd.isna(v) else v for v in row) == key
+
+
+def test_factorize_rows_compacts_wide_keys_and_takes_rows() -> None:
+    rng = np.random.default_rng(3)
+    n = 5_000
+    frame = pd.DataFrame({f"c{k}": rng.integers(0, 300, n).astype(str) for k in range(4)}).astype("str")
+    # 300**4 combinations exceed the lookup-table limit: the key is compacted on the way
+    codes, distinct = _encode.factorize_rows(frame)
+    tuples = list(frame.itertuples(index=False, name=None))
+    assert len(distinct) == len(set(tuples))
+    assert [tuple(distinct.iloc[c]) for c in codes[:200]] == tuples[:200]
+    rows = rng.permutation(n)[:700]
+    sub, sub_distinct = _encode.factorize_rows(frame, rows)
+    assert [tuple(sub_distinct.iloc[c]) for c in sub] == [tuples[r] for r in rows]
