@@ -26,6 +26,7 @@ __all__ = [
     "factorize_sorted",
     "group_starts",
     "ordered_codes",
+    "small_int",
     "sort_order",
     "time_argsort",
     "time_ns",
@@ -180,13 +181,20 @@ def value_codes(values: pd.Series, rows: np.ndarray | None = None) -> tuple[np.n
     hash-factorised. ``uniques`` may hold values that do not occur (unused
     categories). With ``rows``, only those positions are coded.
     """
+    codes, uniques, shift = _raw_codes(values, rows)
+    return codes.astype(np.int64) + shift, uniques
+
+
+def _raw_codes(values: pd.Series, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(codes, uniques, shift)`` with ``uniques[codes + shift]`` the values; codes in
+    their narrowest integer type (a categorical's own codes are not even copied)."""
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        raw = values.cat.codes.to_numpy()
+        raw = values.cat.codes.to_numpy()  # -1 for missing
         if rows is not None:
             raw = raw[rows]
         cats = np.asarray(dtype.categories, dtype=object)
-        return raw.astype(np.int64) + 1, np.concatenate([np.array([None], dtype=object), cats])
+        return raw, np.concatenate([np.array([None], dtype=object), cats]), 1
     to_arrow = getattr(values.array, "__arrow_array__", None)
     if to_arrow is not None:
         arr = to_arrow()
@@ -200,10 +208,18 @@ def value_codes(values: pd.Series, rows: np.ndarray | None = None) -> tuple[np.n
                 return codes, uniques
 
             codes, uniques = _cached(arr, encode, "values") if len(arr) >= _CACHE_MIN_ROWS else encode()
-            return (codes if rows is None else codes[rows]), uniques
+            return (codes if rows is None else codes[rows]), uniques, 0
     part = values if rows is None else values.iloc[rows]
     codes, found = pd.factorize(part, use_na_sentinel=False)
-    return codes.astype(np.int64, copy=False), np.asarray(found, dtype=object)
+    return codes, np.asarray(found, dtype=object), 0
+
+
+def small_int(n_values: int) -> type[np.signedinteger[Any]]:
+    """The narrowest signed integer type holding codes -1 .. n_values (less memory traffic)."""
+    for t in (np.int8, np.int16, np.int32):
+        if n_values < np.iinfo(t).max:
+            return t
+    return np.int64
 
 
 def _compact(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
@@ -235,17 +251,22 @@ def factorize_rows(frame: pd.DataFrame, rows: np.ndarray | None = None) -> tuple
     key = np.zeros(n, dtype=np.int64)
     span = 1
     steps: list[tuple[str, Any]] = []  # ("col", (name, k, uniques)) or ("compact", distinct keys)
+    offset = 0  # the codes' shifts, added once instead of per row and column
     for col in frame.columns:
-        c, uniques = value_codes(frame[col], rows)
+        c, uniques, shift = _raw_codes(frame[col], rows)
         k = max(len(uniques), 1)
         if span * k > limit:
+            key += offset
+            offset = 0
             key, distinct = _compact(key, span)
             span = max(len(distinct), 1)
             steps.append(("compact", distinct))
         key *= k
         key += c
+        offset = offset * k + shift
         span *= k
         steps.append(("col", (col, k, uniques)))
+    key += offset
     codes, distinct = _compact(key, span)
     out: dict[Any, np.ndarray] = {}
     dk = distinct
@@ -339,7 +360,7 @@ def sort_order(codes: np.ndarray, times: np.ndarray | None = None) -> np.ndarray
     n = len(codes)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    if _is_sorted(codes, times):  # e.g. a log kept in (user, time) order: nothing to do
+    if _is_sorted(codes[:4096], None if times is None else times[:4096]) and _is_sorted(codes, times):  # e.g. a log kept in (user, time) order: nothing to do
         return np.arange(n, dtype=np.int64)
     n_codes = int(codes.max()) + 1
     by_time = None if times is None else time_argsort(times)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_rows, factorize_sorted, sort_order, time_ns
+from ._encode import factorize_rows, factorize_sorted, group_starts, sort_order, time_ns
 from ._validation import check_frame, closest, describe, lookup
 from .exceptions import InputTypeError, OptionError
 from .rules import load_toml
@@ -311,23 +311,28 @@ def phase_codes(masks: np.ndarray, user_codes: np.ndarray, order: np.ndarray, n_
     for bit in range(n_phases):  # a loop over phases
         n_bits += (np.arange(1 << n_phases) >> bit) & 1
     m = masks[order]
-    g = np.cumsum(_starts_sorted(user_codes[order])) - 1
-    assigned = np.where(n_bits == 1, low, -1)[m]
+    n_users = int(user_codes.max()) + 1 if len(user_codes) else 0
+    # group number per sorted row, from the code counts (no gather of the codes);
+    # int32 when it fits: these passes are memory-bound
+    wide = np.int32 if n_users * (n_phases + 1) < np.iinfo(np.int32).max else np.int64
+    g = np.cumsum(group_starts(user_codes), dtype=wide)
+    g -= 1
+    assigned = np.where(n_bits == 1, low, -1).astype(wide)[m]
     multi = np.flatnonzero((n_bits > 1)[m])
     if len(multi):
         # (a): running maximum of the one-phase rows before each several-phase row
         before = _running_max_before(assigned, g, n_phases)[multi]
         gm, mm = g[multi], m[multi]
-        cur = low[mm]
+        cur = low.astype(wide)[mm]
         for _ in range(n_phases + 2):  # bounded by the number of phases, not the data
             prev = np.maximum(before, _running_max_before(cur, gm, n_phases))
             allowed = np.where(prev > 0, mm & ~((np.int64(1) << np.maximum(prev, 0)) - 1), mm)
-            new = np.where(allowed > 0, low[allowed], high[mm])
+            new = np.where(allowed > 0, low[allowed], high[mm]).astype(wide)
             if np.array_equal(new, cur):
                 break
             cur = new
         assigned[multi] = cur
-    out = np.empty(len(order), dtype=np.int64)
+    out = np.empty(len(order), dtype=np.int8 if n_phases < 127 else np.int64)
     out[order] = assigned
     return out
 
@@ -335,8 +340,10 @@ def phase_codes(masks: np.ndarray, user_codes: np.ndarray, order: np.ndarray, n_
 def _running_max_before(values: np.ndarray, groups: np.ndarray, n_phases: int) -> np.ndarray:
     """Per row, the maximum of ``values`` (in [-1, n_phases)) over the earlier rows of
     its group (-1 for a group's first row); rows sorted by group."""
-    base = groups * (n_phases + 1)
-    running = np.asarray(np.maximum.accumulate(base + values + 1) - base - 1)
+    base: np.ndarray = groups * (n_phases + 1)
+    running: np.ndarray = base + values
+    np.maximum.accumulate(running, out=running)
+    running -= base  # values >= -1 and base grows by n_phases + 1 per group: no overlap
     out = np.empty_like(running)
     if len(out):
         out[0] = -1

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_rows
+from ._encode import factorize_rows, small_int
 from ._validation import describe
 from .exceptions import InputTypeError, OptionError, ReadError
 
@@ -239,7 +239,7 @@ class RuleSet:
         out = {self.name: self.labels()[which]}
         for attr in self.attrs:
             out[attr] = self.outputs(attr)[which]
-        out["rule"] = np.where(which == len(self.rules), -1, which)
+        out["rule"] = np.where(which == len(self.rules), -1, which).astype(np.int64)
         return pd.DataFrame(out, index=frame.index)
 
     def labels(self) -> np.ndarray:
@@ -269,7 +269,7 @@ class RuleSet:
             for cond in rule.conditions:
                 hit &= cond.evaluate(text[cond.field])
             which[hit] = i
-        return np.asarray(which[codes], dtype=np.int64)
+        return np.asarray(which.astype(small_int(len(self.rules)))[codes])
 
     # ---- TOML -------------------------------------------------------------
 

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_rows, group_starts, ordered_codes, sort_order, time_ns
+from ._encode import factorize_rows, group_starts, ordered_codes, small_int, sort_order, time_ns
 from ._validation import check_frame, check_option, describe
 from .exceptions import InputTypeError
 from .rules import Rule, RuleSet, iter_rules, load_toml
@@ -339,7 +339,7 @@ def assign_touchpoints(
         categories += extra
         given_codes = pd.Categorical(np.where(has, given, None), categories=categories).codes
         session_code = np.where(has, given_codes, session_code)
-    per_code = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=np.int64)
+    per_code = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=small_int(len(categories)))
     per_code[codes[first_rows]] = session_code
     channel_codes = per_code[codes]
     channel = pd.Categorical.from_codes(channel_codes, categories=categories)
@@ -361,7 +361,7 @@ def _categorical(values: np.ndarray, which: np.ndarray, index: pd.Index) -> pd.S
     """``values[which]`` as a categorical whose categories are all possible values
     (the same for every partition of a log)."""
     categories = list(dict.fromkeys(str(v) for v in values))
-    lookup = np.array([categories.index(str(v)) for v in values], dtype=np.int64)
+    lookup = np.array([categories.index(str(v)) for v in values], dtype=small_int(len(categories)))
     return pd.Series(pd.Categorical.from_codes(lookup[which], categories=categories), index=index)
 
 
