@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_sorted, sort_order, time_ns
+from ._encode import factorize_sorted, sort_order, time_ns, value_codes
 from ._validation import check_duration, check_frame, check_option, describe
 from .exceptions import DataError, InputTypeError, OptionError, SchemaError
 from .phases import PhaseModel, get_model
@@ -42,11 +42,20 @@ class _Sorted:
     user_labels: pd.Index
 
 
-def _sorted_events(events: pd.DataFrame, names: Mapping[str, str]) -> _Sorted:
+def _sorted_events(events: pd.DataFrame, names: Mapping[str, str], rows: np.ndarray | None = None) -> _Sorted:
+    """Sort the events (only ``rows``, positions, when given) by (user, time, input order).
+
+    The user ids are encoded on the whole column (once per column: see
+    :func:`journeyflow._encode.factorize_sorted`) and the codes, not the ids, taken at
+    ``rows``; ``order`` maps sorted positions to rows of ``events``."""
     users, labels = factorize_sorted(events[names["user_id"]])
     times = time_ns(events[names["timestamp"]])
+    if rows is not None:
+        users, times = users[rows], times[rows]
     order = sort_order(users, times)
     u, t = users[order], times[order]
+    if rows is not None:
+        order = rows[order]
     new = np.ones(len(order), dtype=bool)
     if len(order):
         new[1:] = (u[1:] != u[:-1]) | (t[1:] != t[:-1])
@@ -84,10 +93,10 @@ def _step_masks(
                 f"Step {i} must be an event name, a list of event names or a boolean column; got {describe(step)}."
             )
         if event_codes is None:
-            codes, uniques = pd.factorize(event)
-            event_codes, event_names = np.asarray(codes), pd.Index(uniques)
+            event_codes, uniques = value_codes(event)
+            event_names = pd.Index(uniques, dtype=object)
         assert event_names is not None
-        m = np.isin(event_codes, np.flatnonzero(event_names.isin(wanted)))
+        m = np.asarray(event_names.isin(wanted))[event_codes]  # a lookup per distinct event name
         if strict and not m.any():
             if present is None:
                 present = sorted(map(str, pd.unique(event.astype(str))))
@@ -401,27 +410,19 @@ def _funnel_per_user(
         wanted = [exclude] if isinstance(exclude, str) else list(exclude)
         excl = events[names["event"]].isin(wanted).to_numpy(dtype=bool)
     events = events[list(dict.fromkeys([names["user_id"], names["timestamp"], *by_list]))]
-    if excl is None:
-        events, masks = _only_step_events(events, masks, mode)
-    else:
-        both, excl_l = _only_step_events(events, [*masks, excl], mode)
-        events, masks, excl = both, excl_l[:-1], excl_l[-1]
-    s = _sorted_events(events, names)
+    s = _sorted_events(events, names, _step_rows([*masks] if excl is None else [*masks, excl], mode))
     anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
     return _per_user(s, events, anchors, reached, chain, len(labels), by_list), labels, by_list
 
 
-def _only_step_events(
-    events: pd.DataFrame, masks: list[np.ndarray], mode: str
-) -> tuple[pd.DataFrame, list[np.ndarray]]:
-    """Ordered and unordered funnels only look at step events: drop the others before
-    encoding and sorting (strict funnels need every event to see what lies between)."""
+def _step_rows(masks: list[np.ndarray], mode: str) -> np.ndarray | None:
+    """Ordered and unordered funnels only look at step (and excluded) events: the
+    positions of those, to sort only them; None for all rows (strict funnels need
+    every event to see what lies between)."""
     if mode == "strict" or not masks:
-        return events, masks
+        return None
     keep = np.logical_or.reduce(masks)
-    if keep.all():
-        return events, masks
-    return events.iloc[np.flatnonzero(keep)], [m[keep] for m in masks]
+    return None if keep.all() else np.flatnonzero(keep)
 
 
 def phase_funnel(
@@ -819,8 +820,7 @@ def _open_funnel(events: pd.DataFrame, steps: Sequence[Step], *, window: Any, co
     span = check_duration("window", window, allow_none=True)
     window_ns = None if span is None else int(span.value)
     masks, labels = _step_masks(events, names, steps, strict=True)
-    frame, masks = _only_step_events(events[[names["user_id"], names["timestamp"]]], masks, "ordered")
-    s = _sorted_events(frame, names)
+    s = _sorted_events(events, names, _step_rows(masks, "ordered"))
     k = len(masks)
     n_users = len(s.user_labels)
     covered = np.zeros((n_users, k), dtype=bool)

@@ -23,9 +23,9 @@ from .models import (
     LastTouch,
     Linear,
     PositionBased,
-    ShapleyAttribution,
     TimeDecay,
 )
+from .shapley import ShapleyAttribution
 
 __all__ = [
     "MODELS",

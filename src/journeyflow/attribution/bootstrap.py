@@ -28,14 +28,8 @@ import scipy.sparse as sp
 from .._validation import check_fraction, check_positive_int
 from ..journeys import Journeys
 from .markov import MarkovAttribution, _edges
-from .models import (
-    AttributionModel,
-    PositionBased,
-    ShapleyAttribution,
-    TimeDecay,
-    _TouchWeights,
-    shapley_split,
-)
+from .models import AttributionModel, PositionBased, TimeDecay, _TouchWeights
+from .shapley import ShapleyAttribution
 
 __all__ = ["Bootstrap"]
 
@@ -222,18 +216,11 @@ def _absorb_batch(q: np.ndarray, rhs: np.ndarray, keep: np.ndarray) -> np.ndarra
 
 
 def _shapley_sampler(model: ShapleyAttribution, jr: Journeys) -> Sampler:
-    bits, used = model.coalitions(jr)
-    size = 1 << len(used)
-    to_mask = sp.csr_matrix((np.ones(jr.n_paths), (bits, np.arange(jr.n_paths))), shape=(size, jr.n_paths))
+    game = model.game(jr)  # coalitions and random orders once, for every resample
     per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
 
     def run(conv: np.ndarray, nulls: np.ndarray) -> np.ndarray:
-        c = np.asarray((to_mask @ conv.T).T)
-        t = np.asarray((to_mask @ (conv + nulls).T).T)
-        v = np.asarray((to_mask @ (conv * per_value).T).T)
-        credit, _ = shapley_split(c, t, v, len(used))
-        full = np.zeros((len(conv), len(jr.channels)))
-        full[:, used] = credit
-        return full
+        credit, _ = game.split(conv, nulls, conv * per_value)
+        return credit
 
     return run

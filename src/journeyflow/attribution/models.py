@@ -1,4 +1,4 @@
-"""The attribution model interface, the heuristic models and the Shapley model.
+"""The attribution model interface and the heuristic models.
 
 Every model takes its parameters in ``__init__``, learns from a
 :class:`~journeyflow.Journeys` in ``fit`` and exposes ``attribution_``: a table
@@ -23,7 +23,6 @@ __all__ = [
     "LastTouch",
     "Linear",
     "PositionBased",
-    "ShapleyAttribution",
     "TimeDecay",
 ]
 
@@ -244,108 +243,6 @@ class TimeDecay(_TouchWeights):
         raw = np.exp2(-np.clip(age, 0, None) / float(self.half_life.value))
         total = np.bincount(pidx, weights=raw, minlength=jr.n_paths)
         return np.asarray(raw / total[pidx], dtype=np.float64)
-
-
-class ShapleyAttribution(AttributionModel):
-    """Shapley values of channels in the conversion-rate game (data-driven attribution).
-
-    Players are channels. The value of a coalition S is the conversion rate of the
-    journeys whose set of distinct channels is exactly S:
-    ``v(S) = conversions(S) / (conversions(S) + nulls(S))``, so non-converting
-    journeys count. Coalitions never seen in the data are worth 0, and v(∅) = 0.
-
-    The conversions (and value) of the journeys with channel set S are split over
-    the channels of S in proportion to their Shapley values in the game restricted
-    to the subsets of S:
-    ``φ_c(S) = Σ_{T ⊆ S − {c}} |T|! (|S|-|T|-1)! / |S|! · (v(T ∪ {c}) − v(T))``.
-    Negative values (a channel whose presence lowers the rate) are clipped to 0
-    before splitting; when all are 0 the split is equal. Attributed conversions
-    therefore sum to the total.
-
-    Computed exactly for all coalitions at once with the Möbius (Harsanyi
-    dividend) transform over channel bit masks: ``φ_c(S) = Σ_{T ⊆ S, c ∈ T} d(T) / |T|``,
-    O(n² 2ⁿ) for n channels; up to ``max_channels`` channels (default 16).
-
-    Parameters
-    ----------
-    max_channels : int, default 16
-        Refuse more channels than this (2ⁿ coalitions); merge rare channels first.
-
-    Examples
-    --------
-    >>> import pandas as pd, journeyflow as jf
-    >>> paths = pd.DataFrame({"path": ["a", "b", "a > b"], "total_conversions": [2, 1, 5],
-    ...                       "total_null": [8, 9, 5]})
-    >>> jf.ShapleyAttribution().fit(jf.Journeys.from_paths(paths)).attribution_["conversions"].round(6).tolist()
-    [5.0, 3.0]
-    """
-
-    name = "shapley"
-
-    def __init__(self, max_channels: int = 16) -> None:
-        from .._validation import check_positive_int
-
-        self.max_channels = check_positive_int("max_channels", max_channels)
-
-    def _params(self) -> str:
-        return "" if self.max_channels == 16 else f"max_channels={self.max_channels}"
-
-    def coalitions(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        """(bit mask of each path's distinct channels, the channel codes the bits stand for)."""
-        used = np.unique(jr.touches.astype(np.int64))
-        n = len(used)
-        if n > self.max_channels:
-            raise DataError(
-                f"Exact Shapley attribution over {n} channels needs 2^{n} coalitions; the limit is "
-                f"max_channels={self.max_channels}. Merge rare channels (e.g. into 'Other') or raise max_channels."
-            )
-        local = np.full(len(jr.channels), -1, dtype=np.int64)
-        local[used] = np.arange(n)
-        bits = np.zeros(jr.n_paths, dtype=np.int64)
-        np.bitwise_or.at(bits, jr.path_index, np.left_shift(1, local[jr.touches.astype(np.int64)]))
-        return bits, used
-
-    def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        bits, used = self.coalitions(jr)
-        size = 1 << len(used)
-        conv = np.bincount(bits, weights=jr.conversions, minlength=size)[None, :]
-        total = np.bincount(bits, weights=jr.conversions + jr.nulls, minlength=size)[None, :]
-        value = np.bincount(bits, weights=jr.value, minlength=size)[None, :]
-        c, v = shapley_split(conv, total, value, len(used))
-        out_c, out_v = np.zeros(len(jr.channels)), np.zeros(len(jr.channels))
-        out_c[used], out_v[used] = c[0], v[0]
-        return out_c, out_v
-
-
-def shapley_split(conv: np.ndarray, total: np.ndarray, value: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Credit per channel for a batch of games: inputs (batch, 2**n) per coalition mask,
-    outputs (batch, n). See :class:`ShapleyAttribution` for the formula."""
-    size = 1 << n
-    v = np.divide(conv, total, out=np.zeros_like(conv, dtype=np.float64), where=total > 0)
-    v[:, 0] = 0.0
-    masks = np.arange(size, dtype=np.int64)
-    d = v.copy()
-    for b in range(n):  # Moebius transform (Harsanyi dividends), a loop over bits
-        has = np.flatnonzero((masks >> b) & 1 == 1)
-        d[:, has] -= d[:, has ^ (1 << b)]
-    popcount = np.zeros(size, dtype=np.int64)
-    for b in range(n):
-        popcount += (masks >> b) & 1
-    per_member = np.where(popcount > 0, d / np.maximum(popcount, 1), 0.0)
-    phi = np.zeros((*v.shape, n))
-    for c in range(n):  # per channel: subset-sum (zeta) transform of d(T)/|T| over T containing c
-        g = np.where((masks >> c) & 1 == 1, per_member, 0.0)
-        for b in range(n):
-            has = np.flatnonzero((masks >> b) & 1 == 1)
-            g[:, has] += g[:, has ^ (1 << b)]
-        phi[:, :, c] = g
-    phi = np.clip(phi, 0.0, None)
-    member = ((masks[:, None] >> np.arange(n)[None, :]) & 1) == 1
-    weights = np.where(member[None, :, :], phi, 0.0)
-    norm = weights.sum(axis=2, keepdims=True)
-    equal = np.broadcast_to(member / np.maximum(member.sum(axis=1, keepdims=True), 1), weights.shape)
-    split = np.where(norm > 0, weights / np.where(norm > 0, norm, 1), equal)
-    return (split * conv[:, :, None]).sum(axis=1), (split * value[:, :, None]).sum(axis=1)
 
 
 def check_fitted_model(model: AttributionModel) -> pd.DataFrame:
