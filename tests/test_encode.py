@@ -108,3 +108,14 @@ def test_factorize_rows_compacts_wide_keys_and_takes_rows() -> None:
     rows = rng.permutation(n)[:700]
     sub, sub_distinct = _encode.factorize_rows(frame, rows)
     assert [tuple(sub_distinct.iloc[c]) for c in sub] == [tuples[r] for r in rows]
+
+
+@pytest.mark.parametrize("threshold", [1, 10**9])  # the two-thread and the one-pass encoder
+def test_dictionary_encode_both_ways(monkeypatch: pytest.MonkeyPatch, threshold: int) -> None:
+    monkeypatch.setattr(_encode, "_PARALLEL_MIN_ROWS", threshold)
+    values = pd.Series(["b", None, "a", "b", "c", None, "a", "d", "b"], dtype="str")
+    arr = values.array.__arrow_array__()
+    codes, dictionary = _encode._dictionary_encode(arr)
+    words = dictionary.to_pylist() + [None]
+    assert [words[c] for c in codes] == [None if pd.isna(v) else v for v in values]
+    assert len(set(dictionary.to_pylist())) == len(dictionary) == 4

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_sorted, sort_order, time_ns, value_codes
+from ._encode import factorize_sorted, is_cached, small_int, sort_order, time_ns, value_codes
 from ._validation import check_duration, check_frame, check_option, describe
 from .exceptions import DataError, InputTypeError, OptionError, SchemaError
 from .phases import PhaseModel, get_model
@@ -39,19 +39,40 @@ class _Sorted:
     user: np.ndarray  # user code per sorted position
     time: np.ndarray  # int64 ns per sorted position
     tie_start: np.ndarray  # first sorted position with the same user and time
-    user_labels: pd.Index
+    user_labels: pd.Index | None  # None when the caller asked for codes only
+    n_users: int  # codes are in [0, n_users)
 
 
-def _sorted_events(events: pd.DataFrame, names: Mapping[str, str], rows: np.ndarray | None = None) -> _Sorted:
+def _sorted_events(
+    events: pd.DataFrame, names: Mapping[str, str], rows: np.ndarray | None = None, *, labels: bool = True
+) -> _Sorted:
     """Sort the events (only ``rows``, positions, when given) by (user, time, input order).
 
-    The user ids are encoded on the whole column (once per column: see
-    :func:`journeyflow._encode.factorize_sorted`) and the codes, not the ids, taken at
-    ``rows``; ``order`` maps sorted positions to rows of ``events``."""
-    users, labels = factorize_sorted(events[names["user_id"]])
+    User codes come from the whole column when it is already encoded (see
+    :func:`journeyflow._encode.factorize_sorted`: once per column); ``labels=False``
+    (the caller needs no user ids, only who is who) otherwise hashes just the ids at
+    ``rows``, numbered in any order. ``order`` maps sorted positions to rows of
+    ``events``."""
+    col = events[names["user_id"]]
     times = time_ns(events[names["timestamp"]])
-    if rows is not None:
-        users, times = users[rows], times[rows]
+    user_labels: pd.Index | None = None
+    if not labels and not is_cached(col):
+        part = col if rows is None else col.iloc[rows]
+        n_null = int(part.isna().sum())
+        if n_null:
+            raise DataError(
+                f"Column {names['user_id']!r} (user_id) has {n_null:,} missing values. Run "
+                "jf.validate_events(...) first: it rejects such rows with a reason."
+            )
+        users, uniques = value_codes(part, cache=False)
+        n_users = len(uniques)
+        if rows is not None:
+            times = times[rows]
+    else:
+        users, user_labels = factorize_sorted(col)
+        n_users = len(user_labels)
+        if rows is not None:
+            users, times = users[rows], times[rows]
     order = sort_order(users, times)
     u, t = users[order], times[order]
     if rows is not None:
@@ -60,7 +81,7 @@ def _sorted_events(events: pd.DataFrame, names: Mapping[str, str], rows: np.ndar
     if len(order):
         new[1:] = (u[1:] != u[:-1]) | (t[1:] != t[:-1])
     tie_start = np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))
-    return _Sorted(order, u, t, tie_start, labels)
+    return _Sorted(order, u, t, tie_start, user_labels, n_users)
 
 
 def _step_masks(
@@ -117,7 +138,7 @@ def _chains(
     ``exclude`` (input order): events that end an attempt when they fall between two steps."""
     k = len(masks)
     excl = None if exclude is None else np.flatnonzero(exclude[s.order])
-    pos = [np.flatnonzero(m[s.order]) for m in masks]  # sorted positions of each step's events
+    pos = _step_positions(masks, s.order)  # sorted positions of each step's events
     in_step = np.zeros((k, len(s.order)), dtype=bool) if mode == "strict" else None
     if in_step is not None:
         for j in range(k):
@@ -178,6 +199,18 @@ def _chains(
         prev = np.where(valid, cand, prev)
         alive = valid
     return anchors, reached, chain
+
+
+def _step_positions(masks: list[np.ndarray], order: np.ndarray) -> list[np.ndarray]:
+    """Sorted positions of each step's events: the steps' masks packed into one bit
+    field per row, so the rows are gathered once (steps may share events)."""
+    if len(masks) > 63:
+        return [np.flatnonzero(m[order]) for m in masks]
+    bits = np.zeros(len(masks[0]), dtype=small_int(1 << len(masks)) if len(masks) < 31 else np.int64)
+    for j, m in enumerate(masks):  # a loop over steps
+        bits[m] |= 1 << j
+    packed = bits[order]
+    return [np.flatnonzero(packed & (1 << j)) for j in range(len(masks))]
 
 
 def _best_attempt(s: _Sorted, anchors: np.ndarray, reached: np.ndarray) -> np.ndarray:
@@ -410,7 +443,7 @@ def _funnel_per_user(
         wanted = [exclude] if isinstance(exclude, str) else list(exclude)
         excl = events[names["event"]].isin(wanted).to_numpy(dtype=bool)
     events = events[list(dict.fromkeys([names["user_id"], names["timestamp"], *by_list]))]
-    s = _sorted_events(events, names, _step_rows([*masks] if excl is None else [*masks, excl], mode))
+    s = _sorted_events(events, names, _step_rows([*masks] if excl is None else [*masks, excl], mode), labels=False)
     anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
     return _per_user(s, events, anchors, reached, chain, len(labels), by_list), labels, by_list
 
@@ -564,7 +597,7 @@ def _funnel_state(
         masks, labels, name = [(text == p).to_numpy(dtype=bool) for p in m.phases], list(m.phases), "phase"
     s = _sorted_events(events, names)
     anchors, reached, _ = _chains(s, masks, window_ns, mode)
-    furthest = np.zeros(len(s.user_labels), dtype=np.int64)
+    furthest = np.zeros(s.n_users, dtype=np.int64)
     best = _best_attempt(s, anchors, reached)
     furthest[s.user[anchors[best]]] = reached[best]
     return s, furthest, np.asarray(labels, dtype=object), labels, name
@@ -627,7 +660,7 @@ def drop_off(
     s, furthest, _, labels, name = _funnel_state(
         events, names, steps, model, None if span is None else int(span.value), mode
     )
-    last_rows = np.empty(len(s.user_labels), dtype=np.int64)
+    last_rows = np.empty(s.n_users, dtype=np.int64)
     last_rows[s.user] = s.order  # the last write per user is the user's last event (sorted order)
     k = len(labels)
     left = np.flatnonzero((furthest >= 1) & (furthest < k))
@@ -820,9 +853,9 @@ def _open_funnel(events: pd.DataFrame, steps: Sequence[Step], *, window: Any, co
     span = check_duration("window", window, allow_none=True)
     window_ns = None if span is None else int(span.value)
     masks, labels = _step_masks(events, names, steps, strict=True)
-    s = _sorted_events(events, names, _step_rows(masks, "ordered"))
+    s = _sorted_events(events, names, _step_rows(masks, "ordered"), labels=False)
     k = len(masks)
-    n_users = len(s.user_labels)
+    n_users = s.n_users
     covered = np.zeros((n_users, k), dtype=bool)
     went_on = np.zeros((n_users, k), dtype=bool)  # reached step m from step m - 1 in one run
     for j in range(k):  # a loop over entry steps; each vectorised over all runs
