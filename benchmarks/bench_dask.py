@@ -116,7 +116,7 @@ def main() -> None:
     warnings.simplefilter("ignore", jf.SparseChainWarning)
     rows = []
     single_rate = None
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       memory_limit=args.memory_limit) as cluster, Client(cluster) as client:
         for size in args.sizes:
             with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:

@@ -22,7 +22,7 @@ KEY = ["user_id", "timestamp", "event", "page"]
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as c:
         yield c
 
@@ -85,6 +85,34 @@ def test_users_split_across_parquet_files(client: Client, events: pd.DataFrame, 
     got = _sorted(jfd.sessionize(ddf).compute())
     want = _sorted(jf.sessionize(events))
     assert got["session_id"].tolist() == want["session_id"].tolist()
+
+
+def _die_once(part: pd.DataFrame, marker: str) -> pd.DataFrame:
+    """Kill the worker process running this the first time any worker gets here."""
+    import os
+
+    path = Path(marker)
+    if len(part) and not path.exists():
+        path.touch()
+        os._exit(1)  # the worker dies mid-run; its nanny starts a new one
+    return part
+
+
+def test_a_worker_killed_mid_run_is_retried_and_the_result_is_identical(
+    client: Client, events: pd.DataFrame, tmp_path: Path
+) -> None:
+    marker = tmp_path / "killed"
+    ddf = dd.from_pandas(events.sample(frac=1, random_state=5).reset_index(drop=True), npartitions=4, sort=False)
+    ses = jfd.sessionize(ddf)  # persisted on the workers: the dead worker's share is recomputed
+    doomed = ses.map_partitions(_die_once, str(marker), meta=ses._meta)
+    jr = jfd.build_journeys(jfd.assign_touchpoints(doomed), lookback="30D")
+    assert marker.exists()  # a worker really died during the run
+    ref = jf.build_journeys(jf.assign_touchpoints(jf.sessionize(events)), lookback="30D")
+    a = jfd.attribute(jr, models=["linear", "markov"]).sort_values(["model", "channel"]).reset_index(drop=True)
+    b = jf.attribute(ref, models=["linear", "markov"]).sort_values(["model", "channel"]).reset_index(drop=True)
+    assert a[["model", "channel"]].equals(b[["model", "channel"]])
+    np.testing.assert_allclose(a[["conversions", "value"]], b[["conversions", "value"]], rtol=1e-9, atol=1e-9)
+    client.wait_for_workers(2, timeout=60)  # the nanny brought the worker back
 
 
 def test_import_error_names_the_extra() -> None:
