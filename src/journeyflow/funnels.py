@@ -135,82 +135,82 @@ def _chains(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per attempt: sorted position of its anchor, furthest step reached (1-based) and
     the sorted positions of the chain's events (-1 where not reached), shape (attempts, k).
-    ``exclude`` (input order): events that end an attempt when they fall between two steps."""
+    ``exclude`` (input order): events that end an attempt when they fall between two steps.
+
+    "The next step-j event at or after position p" is a table lookup: one reverse
+    running minimum over the sorted events per step (:func:`_next_of`), no search.
+    Attempts are followed only while they go on."""
     k = len(masks)
+    n = len(s.order)
     excl = None if exclude is None else np.flatnonzero(exclude[s.order])
-    pos = _step_positions(masks, s.order)  # sorted positions of each step's events
-    in_step = np.zeros((k, len(s.order)), dtype=bool) if mode == "strict" else None
-    if in_step is not None:
-        for j in range(k):
-            in_step[j, pos[j]] = True
+    packed = _packed_steps(masks, s.order)  # bit j set: the sorted event is a step-j event
     win = _NONE if window_ns is None else window_ns
     if mode == "unordered":
-        anchors = np.unique(np.concatenate(pos))
+        anchors = np.flatnonzero(packed)
         chain = np.full((len(anchors), k), -1, dtype=np.int64)
-        ok = np.ones(len(anchors), dtype=bool)
+        alive = np.arange(len(anchors))
         reached = np.zeros(len(anchors), dtype=np.int64)
-        t0 = s.time[anchors]
-        start = s.tie_start[anchors]
-        for j in range(k):
-            idx = np.searchsorted(pos[j], start)
-            has = idx < len(pos[j])
-            cand = np.where(has, pos[j][np.minimum(idx, max(len(pos[j]) - 1, 0))], -1) if len(pos[j]) else np.full(len(anchors), -1)
-            good = has & (cand >= 0)
-            good &= s.user[np.maximum(cand, 0)] == s.user[anchors]
-            good &= (s.time[np.maximum(cand, 0)] - t0) <= win
-            ok &= good
-            chain[:, j] = np.where(ok, cand, -1)
-            reached = np.where(ok, j + 1, reached)
+        for j in range(k):  # a loop over steps, each vectorised over the attempts still complete
+            a = anchors[alive]
+            cand = _next_of(packed, j)[s.tie_start[a]]
+            safe = np.minimum(cand, max(n - 1, 0))
+            good = (cand < n) & (s.user[safe] == s.user[a]) & (s.time[safe] - s.time[a] <= win)
+            alive = alive[good]
+            chain[alive, j] = cand[good]
+            reached[alive] = j + 1
         return anchors, reached, chain
-    anchors = pos[0]
+    anchors = np.flatnonzero(packed & 1)
     chain = np.full((len(anchors), k), -1, dtype=np.int64)
     chain[:, 0] = anchors
     reached = np.ones(len(anchors), dtype=np.int64)
+    alive = np.arange(len(anchors))  # attempts still going, and their last step's position
     prev = anchors.copy()
-    alive = np.ones(len(anchors), dtype=bool)
     t0 = s.time[anchors]
-    n = len(s.order)
-    for j in range(1, k):
+    for j in range(1, k):  # a loop over steps, each vectorised over the attempts still going
+        if len(alive) == 0:
+            break
         if mode == "strict":
             cand = prev + 1
-            valid = alive & (cand < n)
-            cand = np.where(valid, cand, 0)
-            assert in_step is not None
-            valid &= in_step[j, cand] & (s.user[cand] == s.user[prev])
+            safe = np.minimum(cand, n - 1)
+            valid = (cand < n) & ((packed[safe] >> j) & 1 == 1) & (s.user[safe] == s.user[prev])
         else:
-            p = pos[j]
-            if len(p) == 0:
-                break
-            idx = np.searchsorted(p, s.tie_start[prev])
-            idx = np.minimum(idx, len(p) - 1)
-            # the same event cannot serve two consecutive steps
-            same = p[idx] == prev
-            idx = np.where(same, idx + 1, idx)
-            valid = alive & (idx < len(p))
-            cand = p[np.minimum(idx, len(p) - 1)]
-            valid &= (s.user[cand] == s.user[prev]) & (s.time[cand] >= s.time[prev])
-        valid &= (s.time[cand] - t0) <= win
+            nxt = _next_of(packed, j)
+            cand = nxt[s.tie_start[prev]]
+            cand = np.where(cand == prev, nxt[prev + 1], cand)  # one event cannot serve two steps
+            safe = np.minimum(cand, n - 1)
+            valid = (cand < n) & (s.user[safe] == s.user[prev]) & (s.time[safe] >= s.time[prev])
+        valid &= (s.time[safe] - t0[alive]) <= win
         if excl is not None and len(excl):
             # an excluded event strictly between the previous step and this one ends the attempt
-            between = np.searchsorted(excl, cand, side="left") - np.searchsorted(excl, prev, side="right")
+            between = np.searchsorted(excl, safe, side="left") - np.searchsorted(excl, prev, side="right")
             valid &= between <= 0
-        chain[:, j] = np.where(valid, cand, -1)
-        reached = np.where(valid, j + 1, reached)
-        prev = np.where(valid, cand, prev)
-        alive = valid
+        alive, prev = alive[valid], cand[valid]
+        chain[alive, j] = prev
+        reached[alive] = j + 1
     return anchors, reached, chain
 
 
-def _step_positions(masks: list[np.ndarray], order: np.ndarray) -> list[np.ndarray]:
-    """Sorted positions of each step's events: the steps' masks packed into one bit
-    field per row, so the rows are gathered once (steps may share events)."""
-    if len(masks) > 63:
-        return [np.flatnonzero(m[order]) for m in masks]
-    bits = np.zeros(len(masks[0]), dtype=small_int(1 << len(masks)) if len(masks) < 31 else np.int64)
+def _packed_steps(masks: list[np.ndarray], order: np.ndarray) -> np.ndarray:
+    """The steps' masks (input order) packed into one bit field per sorted event (bit
+    j: a step-j event), so the rows are gathered once (steps may share events)."""
+    if len(masks) > 62:
+        raise OptionError(f"A funnel has at most 62 steps; got {len(masks)}.")
+    width = small_int(1 << len(masks)) if len(masks) < 31 else np.int64
+    bits = np.zeros(len(masks[0]) if masks else 0, dtype=width)
     for j, m in enumerate(masks):  # a loop over steps
         bits[m] |= 1 << j
-    packed = bits[order]
-    return [np.flatnonzero(packed & (1 << j)) for j in range(len(masks))]
+    return np.asarray(bits[order])
+
+
+def _next_of(packed: np.ndarray, j: int) -> np.ndarray:
+    """Per sorted position p (and p = n), the first position >= p holding a step-j
+    event; n where there is none."""
+    n = len(packed)
+    idx = np.where((packed >> j) & 1 == 1, np.arange(n, dtype=np.int64), n)
+    out = np.empty(n + 1, dtype=np.int64)
+    out[n] = n
+    out[:n] = np.minimum.accumulate(idx[::-1])[::-1]
+    return out
 
 
 def _best_attempt(s: _Sorted, anchors: np.ndarray, reached: np.ndarray) -> np.ndarray:
