@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt_table, machine
+from _common import PeakRSS, fmt_table, machine
 
 import journeyflow as jf
 from journeyflow import _encode
@@ -95,29 +95,39 @@ def main() -> None:
         # sessionize, then the downstream steps on its output, in the same run: the
         # downstream steps reuse the user codes sessionize computed (cached per Arrow array)
         t_ses_runs, t_down_runs = [], []
-        for _ in range(args.repeat):
+        peak_down, jr_bytes = 0, 0.0
+        for i in range(args.repeat):
             _encode._cache.clear()
             t0 = time.perf_counter()
             ses = jf.sessionize(ev)
             t1 = time.perf_counter()
-            jf.build_journeys(jf.assign_phases(jf.assign_touchpoints(ses), model="aacra"))
+            with PeakRSS() as mem:
+                jr = jf.build_journeys(jf.assign_phases(jf.assign_touchpoints(ses), model="aacra"))
             t2 = time.perf_counter()
+            if i == 0:
+                peak_down, jr_bytes = mem.peak_above, jr.nbytes / max(jr.n_touches, 1)
             t_ses_runs.append(t1 - t0)
             t_down_runs.append(t2 - t1)
-            del ses
+            del ses, jr
         t_ses, t_down = statistics.median(t_ses_runs), statistics.median(t_down_runs)
         rows.append({"events": label, "task": "sessionize", "implementation": "journeyflow", "median s": t_ses,
                      "ratio": 1.0})
         rows.append({"events": label, "task": "touchpoints + phases + journeys", "implementation": "journeyflow",
-                     "median s": t_down, "ratio": t_down / t_ses})
+                     "median s": t_down, "ratio": t_down / t_ses, "peak B/event": f"{peak_down / n:.0f}",
+                     "note": f"Journeys {jr_bytes:.1f} B/touch"})
         t_jf, fn = timed(lambda ev=ev: jf.funnel(ev, STEPS, window=WINDOW), args.repeat)
+        _encode._cache.clear()
+        with PeakRSS() as mem:
+            jf.funnel(ev, STEPS, window=WINDOW)
+        peak_funnel = mem.peak_above
         t_dk, dk = timed(lambda ev=ev: duckdb_funnel(ev), args.repeat)
         t_pl, pl_counts = timed(lambda ev=ev: polars_funnel(ev), args.repeat)
         assert fn["users"].tolist() == dk == pl_counts, (fn["users"].tolist(), dk, pl_counts)
         ref = min(t_dk, t_pl)
         for impl, t in (("journeyflow", t_jf), ("duckdb", t_dk), ("polars", t_pl)):
             rows.append({"events": label, "task": "funnel ordered 5 steps 7D", "implementation": impl,
-                         "median s": t, "ratio": t / ref})
+                         "median s": t, "ratio": t / ref,
+                         "peak B/event": f"{peak_funnel / n:.0f}" if impl == "journeyflow" else ""})
         for mode in ("strict", "unordered"):
             t_m, _ = timed(lambda ev=ev, mode=mode: jf.funnel(ev, STEPS, window=WINDOW, mode=mode), args.repeat)
             rows.append({"events": label, "task": f"funnel {mode}", "implementation": "journeyflow",
@@ -131,7 +141,8 @@ def main() -> None:
     print(machine())
     print("ratio: touchpoints row vs sessionize; reference rows vs the faster of DuckDB/Polars;")
     print("strict/unordered/by rows vs journeyflow's ordered funnel")
-    print(fmt_table(rows, ["events", "task", "implementation", "median s", "ratio"]))
+    print("peak B/event: resident memory above the loaded events at the peak, per event")
+    print(fmt_table(rows, ["events", "task", "implementation", "median s", "ratio", "peak B/event", "note"]))
     np.seterr(all="ignore")
 
 

@@ -166,3 +166,14 @@ def test_missing_touches_label_drop_and_empty_journeys() -> None:
     with pytest.warns(jf.DataQualityWarning, match="1 journeys had no touch left.*1 of 2 conversions"):
         gone = jf.build_journeys(ev, value=None, missing="drop", drop_empty=True)
     assert gone.n_paths == 1 and gone.total_conversions == 1
+
+
+def test_nbytes_counts_every_array_and_the_user_ids() -> None:
+    ev = jf.assign_touchpoints(jf.datasets.simulate_webshop(200, seed=4))
+    jr = jf.build_journeys(ev)
+    arrays = jr.touches.nbytes + jr.offsets.nbytes + 3 * 8 * jr.n_paths + jr.times.nbytes + jr.conversion_times.nbytes
+    ids = sum(len(str(u)) for u in jr.user_ids)  # at least one byte per character
+    assert jr.nbytes >= arrays + ids
+    assert jr.nbytes - arrays <= 200 * jr.n_paths  # python strings: about 50-60 bytes each here
+    paths = jf.Journeys.from_paths(jr.to_paths(), conversions="conversions", nulls="nulls", value="value")
+    assert paths.nbytes < jr.nbytes  # aggregated: no times, no user ids

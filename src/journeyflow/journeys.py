@@ -175,6 +175,18 @@ class Journeys:
         return len(self.touches)
 
     @property
+    def nbytes(self) -> int:
+        """Memory held by the container's arrays (user ids and segments counted deep)."""
+        arrays = (self.touches, self.offsets, self.conversions, self.nulls, self.value, self.times,
+                  self.conversion_times)
+        total = sum(a.nbytes for a in arrays if a is not None)
+        if self.user_ids is not None:
+            total += int(pd.Series(self.user_ids).memory_usage(deep=True, index=False))
+        if self.segments is not None:
+            total += int(self.segments.memory_usage(deep=True, index=False).sum())
+        return total
+
+    @property
     def lengths(self) -> np.ndarray:
         """Number of touches of each path, shape (n_paths,)."""
         return np.diff(self.offsets)
