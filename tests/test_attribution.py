@@ -322,3 +322,17 @@ def test_relabelling_channels_relabels_the_credit(model: str) -> None:
         assert a["d"] == pytest.approx(0.0, abs=1e-12)
     else:
         assert a["d"] > 0
+
+
+@pytest.mark.parametrize("model", [jf.MarkovAttribution(order=1), jf.Linear(), jf.ShapleyAttribution()])
+def test_bootstrap_of_journeys_resamples_their_distinct_paths(model: jf.attribution.AttributionModel) -> None:
+    """Journeys that took the same path are resampled through their path's Poisson(n) count:
+    the samples equal per-resample refits on the merged paths with the same draws."""
+    from journeyflow.attribution.bootstrap import _refit_samples
+
+    ev = jf.assign_touchpoints(jf.sessionize(jf.datasets.simulate_webshop(300, seed=8)))
+    jr = jf.build_journeys(ev)
+    merged, _ = jr.distinct()
+    assert merged.n_paths < jr.n_paths  # many journeys share a path
+    boot = jf.Bootstrap(n_resamples=12, seed=3)
+    np.testing.assert_allclose(boot.samples(model, jr), _refit_samples(boot, model, merged), rtol=1e-9, atol=1e-9)

@@ -116,6 +116,6 @@ def test_dictionary_encode_both_ways(monkeypatch: pytest.MonkeyPatch, threshold:
     values = pd.Series(["b", None, "a", "b", "c", None, "a", "d", "b"], dtype="str")
     arr = values.array.__arrow_array__()
     codes, dictionary = _encode._dictionary_encode(arr)
-    words = dictionary.to_pylist() + [None]
+    words = [*dictionary.to_pylist(), None]
     assert [words[c] for c in codes] == [None if pd.isna(v) else v for v in values]
     assert len(set(dictionary.to_pylist())) == len(dictionary) == 4

@@ -177,3 +177,32 @@ def test_nbytes_counts_every_array_and_the_user_ids() -> None:
     assert jr.nbytes - arrays <= 200 * jr.n_paths  # python strings: about 50-60 bytes each here
     paths = jf.Journeys.from_paths(jr.to_paths(), conversions="conversions", nulls="nulls", value="value")
     assert paths.nbytes < jr.nbytes  # aggregated: no times, no user ids
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.sampled_from("abc"), min_size=0, max_size=4), st.integers(0, 3),
+                          st.integers(0, 3)), min_size=1, max_size=30))
+def test_distinct_merges_exactly_the_identical_paths(rows: list[tuple[list[str], int, int]]) -> None:
+    channels = ["a", "b", "c"]
+    touches = np.array([channels.index(t) for path, _, _ in rows for t in path], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p, _, _ in rows])])
+    jr = jf.Journeys(touches, offsets, channels, [c for _, c, _ in rows], [n for _, _, n in rows],
+                     value=[2.0 * c for _, c, _ in rows])
+    merged, which = jr.distinct()
+    order: list[tuple[str, ...]] = []  # slow reference: dict of tuples in order of first appearance
+    sums: dict[tuple[str, ...], list[float]] = {}
+    for path, c, n in rows:
+        key = tuple(path)
+        if key not in sums:
+            order.append(key)
+            sums[key] = [0.0, 0.0]
+        sums[key][0] += c
+        sums[key][1] += n
+    assert merged.n_paths == len(order)
+    got = [tuple(channels[t] for t in merged.touches[merged.offsets[i]:merged.offsets[i + 1]])
+           for i in range(merged.n_paths)]
+    assert got == order
+    assert merged.conversions.tolist() == [sums[k][0] for k in order]
+    assert merged.nulls.tolist() == [sums[k][1] for k in order]
+    assert merged.value.tolist() == [2.0 * sums[k][0] for k in order]
+    assert [order[w] for w in which] == [tuple(p) for p, _, _ in rows]

@@ -179,7 +179,7 @@ class Journeys:
         """Memory held by the container's arrays (user ids and segments counted deep)."""
         arrays = (self.touches, self.offsets, self.conversions, self.nulls, self.value, self.times,
                   self.conversion_times)
-        total = sum(a.nbytes for a in arrays if a is not None)
+        total = int(sum(a.nbytes for a in arrays if a is not None))
         if self.user_ids is not None:
             total += int(pd.Series(self.user_ids).memory_usage(deep=True, index=False))
         if self.segments is not None:
@@ -247,6 +247,67 @@ class Journeys:
             user_ids=None if self.user_ids is None else np.asarray(self.user_ids)[idx],
             segments=None if self.segments is None else self.segments.iloc[idx],
         )
+
+    def distinct(self) -> tuple[Journeys, np.ndarray]:
+        """Identical paths merged, and which merged path each path went to.
+
+        Returns
+        -------
+        (Journeys, ndarray)
+            The distinct paths in order of first appearance, with conversions, nulls
+            and value summed (no times, user ids or segments: they differ between
+            the journeys merged), and for every path the index of its distinct path.
+
+        Notes
+        -----
+        Paths are grouped by a 64-bit polynomial hash of their touch codes and
+        length, then every touch is compared with the same touch of its group's
+        first path, so the grouping is exact (a hash collision falls back to
+        grouping by the path text).
+
+        Examples
+        --------
+        >>> import pandas as pd, journeyflow as jf
+        >>> jr = jf.Journeys.from_paths(pd.DataFrame(
+        ...     {"path": ["a > b", "b", "a > b"], "total_conversions": [1, 0, 2], "total_null": [0, 1, 1]}))
+        >>> merged, which = jr.distinct()
+        >>> merged.to_paths(aggregate=False)["conversions"].tolist(), which.tolist()
+        ([3.0, 0.0], [0, 1, 0])
+        """
+        n = self.n_paths
+        lengths = self.lengths
+        pidx = self.path_index
+        pos = np.arange(self.n_touches, dtype=np.int64) - self.offsets[pidx]
+        code = self.touches.astype(np.uint64) + np.uint64(1)
+        top = int(lengths.max()) if n else 0
+        powers = np.cumprod(np.full(max(top, 1), 0x9E3779B97F4A7C15, dtype=np.uint64))  # wraps mod 2^64
+        key = lengths.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+        nonempty = lengths > 0
+        if nonempty.any():
+            key[nonempty] += np.add.reduceat(code * powers[pos], self.offsets[:-1][nonempty])
+        group = pd.factorize(key)[0].astype(np.int64)  # in order of first appearance
+        seen = np.maximum.accumulate(group) if n else group
+        first = np.flatnonzero(np.concatenate([[True], seen[1:] > seen[:-1]])) if n else group
+        rep = first[group]  # each path's group representative
+        exact = bool(np.array_equal(lengths, lengths[rep])) and bool(
+            np.array_equal(self.touches, self.touches[self.offsets[rep[pidx]] + pos])
+        )
+        if not exact:  # pragma: no cover - needs a 64-bit hash collision
+            text = self.to_paths(sep="\x1f", aggregate=False)["path"]
+            group = pd.factorize(text.to_numpy())[0].astype(np.int64)
+            seen = np.maximum.accumulate(group)
+            first = np.flatnonzero(np.concatenate([[True], seen[1:] > seen[:-1]]))
+        m = len(first)
+        shape = self.take(first)
+        merged = Journeys(
+            shape.touches,
+            shape.offsets,
+            self._channels,
+            np.bincount(group, weights=self.conversions, minlength=m),
+            np.bincount(group, weights=self.nulls, minlength=m),
+            np.bincount(group, weights=self.value, minlength=m),
+        )
+        return merged, group
 
     # ------------------------------------------------------------- conversion
     @classmethod

@@ -28,7 +28,15 @@ import scipy.sparse as sp
 from .._validation import check_fraction, check_positive_int
 from ..journeys import Journeys
 from .markov import MarkovAttribution, _edges
-from .models import AttributionModel, PositionBased, TimeDecay, _TouchWeights
+from .models import (
+    AttributionModel,
+    FirstTouch,
+    LastTouch,
+    Linear,
+    PositionBased,
+    TimeDecay,
+    _TouchWeights,
+)
 from .shapley import ShapleyAttribution
 
 __all__ = ["Bootstrap"]
@@ -70,10 +78,12 @@ class Bootstrap:
         rng = np.random.default_rng(self.seed)
         conv, nulls = journeys.conversions, journeys.nulls
         cells = np.concatenate([conv, nulls])
+        live = np.flatnonzero(cells > 0)  # Poisson(0) is 0: draw only the rest
         done = 0
         while done < self.n_resamples:
             size = min(CHUNK, self.n_resamples - done)
-            draw = rng.poisson(cells, size=(size, len(cells))).astype(np.float64)
+            draw = np.zeros((size, len(cells)))
+            draw[:, live] = rng.poisson(cells[live], size=(size, len(live)))
             yield draw[:, : len(conv)], draw[:, len(conv):]
             done += size
 
@@ -82,13 +92,28 @@ class Bootstrap:
         return self.samples_many([model], journeys)[0]
 
     def samples_many(self, models: Sequence[AttributionModel], journeys: Journeys) -> list[np.ndarray]:
-        """:meth:`samples` for several models from one set of draws (the same resamples)."""
-        samplers = [_sampler(m, journeys) for m in models]
-        parts: list[list[np.ndarray]] = [[] for _ in models]
-        for conv, nulls in self._draws(journeys):
-            for out, sampler in zip(parts, samplers, strict=True):
-                out.append(sampler(conv, nulls))
-        return [np.vstack(p) for p in parts]
+        """:meth:`samples` for several models from one set of draws (the same resamples).
+
+        Models whose credit depends only on the paths (not on touch times) resample the
+        distinct paths: identical journeys are merged first (:meth:`Journeys.distinct`)
+        and a path that n journeys took gets a Poisson(n) count, which is the sum of
+        their Poisson(1) counts, so the resampling is the same, with far fewer draws.
+        """
+        out: list[np.ndarray | None] = [None] * len(models)
+        by_paths = [i for i, m in enumerate(models) if type(m) in _PATH_ONLY]
+        rest = [i for i in range(len(models)) if i not in by_paths]
+        groups = [(by_paths, journeys.distinct()[0] if by_paths else journeys), (rest, journeys)]
+        for members, jr in groups:
+            if not members:
+                continue
+            samplers = [_sampler(models[i], jr) for i in members]
+            parts: list[list[np.ndarray]] = [[] for _ in members]
+            for conv, nulls in self._draws(jr):
+                for part, sampler in zip(parts, samplers, strict=True):
+                    part.append(sampler(conv, nulls))
+            for i, part in zip(members, parts, strict=True):
+                out[i] = np.vstack(part)
+        return [o for o in out if o is not None]
 
     def bounds(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) percentiles of samples at this level."""
@@ -102,6 +127,11 @@ class Bootstrap:
 
 
 Sampler = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+#: Models whose credit depends on the paths and their counts only (exact types: a
+#: subclass may use more, e.g. touch times).
+_PATH_ONLY = (FirstTouch, LastTouch, Linear, PositionBased, MarkovAttribution, ShapleyAttribution)
 
 
 def _sampler(model: AttributionModel, jr: Journeys) -> Sampler:
