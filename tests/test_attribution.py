@@ -336,3 +336,22 @@ def test_bootstrap_of_journeys_resamples_their_distinct_paths(model: jf.attribut
     assert merged.n_paths < jr.n_paths  # many journeys share a path
     boot = jf.Bootstrap(n_resamples=12, seed=3)
     np.testing.assert_allclose(boot.samples(model, jr), _refit_samples(boot, model, merged), rtol=1e-9, atol=1e-9)
+
+
+def test_bootstrap_draws_are_poisson_counts() -> None:
+    """One journey per cell (the table sampler) and larger counts (numpy's): frequencies
+    match the Poisson probabilities (chi-square, 6 categories)."""
+    from math import exp, factorial
+
+    from scipy import stats
+
+    jr = jf.Journeys(np.zeros(4000, dtype=np.int64), np.arange(4001), ["a"], np.r_[np.ones(2000), np.full(2000, 3.0)],
+                     np.zeros(4000))
+    boot = jf.Bootstrap(n_resamples=50, seed=11)
+    draws = np.vstack([c for c, _ in boot._draws(jr)])
+    for lam, block in ((1.0, draws[:, :2000]), (3.0, draws[:, 2000:])):
+        k = np.minimum(block.ravel().astype(int), 5)
+        observed = np.bincount(k, minlength=6)
+        p = np.array([exp(-lam) * lam**i / factorial(i) for i in range(5)])
+        expected = np.r_[p, 1 - p.sum()] * k.size
+        assert stats.chisquare(observed, expected).pvalue > 1e-3

