@@ -669,8 +669,8 @@ def drop_off(
         {
             name: np.asarray(labels, dtype=object)[furthest[left] - 1],
             f"{name}_index": furthest[left],
-            f"last_{by_column}": events[by_column].to_numpy(dtype=object)[rows],
-            "last_event": events[names["event"]].to_numpy(dtype=object)[rows],
+            f"last_{by_column}": events[by_column].iloc[rows].to_numpy(dtype=object),  # gather, then convert
+            "last_event": events[names["event"]].iloc[rows].to_numpy(dtype=object),
         }
     )
     keys = [name, f"{name}_index", f"last_{by_column}", "last_event"]

@@ -303,7 +303,7 @@ def sessions(
     counts = np.diff(np.r_[starts, len(order)])
 
     def at(col: str, rows: np.ndarray) -> Any:
-        return events[col].iloc[rows].to_numpy()
+        return events[col].iloc[rows].reset_index(drop=True)  # keeps the dtype (categoricals stay codes)
 
     ts = events[names["timestamp"]]
     start = ts.iloc[first].reset_index(drop=True)
