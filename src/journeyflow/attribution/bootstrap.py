@@ -6,6 +6,12 @@ the journey-level bootstrap with a Poisson instead of a fixed total (the two agr
 as the data grows), it resamples the journeys an aggregated path file stands for,
 and the draws are independent, so they vectorise.
 
+Fewer draws, the same resampling: models that look only at the paths resample
+the distinct paths (a path n journeys took gets a Poisson(n) count, the sum of
+their Poisson(1) counts); touch-weight models (time decay) resample only the
+converting journeys (a null journey never gets credit); cells with a count of 0
+are not drawn, and Poisson(1) counts come from an inverse-CDF table.
+
 - Heuristic models are linear in the path counts: credit = counts @ W with W the
   (paths × channels) credit matrix, for all resamples in one sparse product.
 - Markov models: transition counts are linear in the path counts too
@@ -108,7 +114,11 @@ class Bootstrap:
         out: list[np.ndarray | None] = [None] * len(models)
         by_paths = [i for i, m in enumerate(models) if type(m) in _PATH_ONLY]
         rest = [i for i in range(len(models)) if i not in by_paths]
-        groups = [(by_paths, journeys.distinct()[0] if by_paths else journeys), (rest, journeys)]
+        rest_jr = journeys
+        converting = journeys.conversions > 0
+        if rest and all(isinstance(models[i], _TouchWeights) for i in rest) and converting.any():
+            rest_jr = journeys.take(converting)  # touch weights credit conversions only: nulls never count
+        groups = [(by_paths, journeys.distinct()[0] if by_paths else journeys), (rest, rest_jr)]
         for members, jr in groups:
             if not members:
                 continue
