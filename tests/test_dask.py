@@ -64,13 +64,15 @@ def test_pipeline_matches_single_machine(client: Client, events: pd.DataFrame, n
     ref = jf.build_journeys(single, lookback="30D")
     assert jr.total_conversions == ref.total_conversions
     assert jr.total_nulls == ref.total_nulls
-    models = ["first_touch", "last_touch", "linear", "position_based", "markov", jf.MarkovAttribution(order=2),
-              "shapley"]
-    a = jfd.attribute(jr, models=models).sort_values(["model", "channel"]).reset_index(drop=True)
-    b = jf.attribute(ref, models=models).sort_values(["model", "channel"]).reset_index(drop=True)
-    assert a[["model", "channel"]].equals(b[["model", "channel"]])
-    np.testing.assert_allclose(a[["conversions", "value", "share"]], b[["conversions", "value", "share"]],
-                               rtol=1e-9, atol=1e-9)
+    assert len(jr) == len(ref)
+    models = ["first_touch", "last_touch", "linear", "time_decay", "position_based", "markov",
+              jf.MarkovAttribution(order=2), "shapley"]
+    boot = jf.Bootstrap(n_resamples=30, seed=4)
+    a = jfd.attribute(jr, models=models, ci=boot)
+    b = jf.attribute(ref, models=models, ci=boot)
+    assert a[["model", "channel"]].equals(b[["model", "channel"]])  # same rows in the same order
+    cols = ["conversions", "value", "share", "ci_low", "ci_high"]  # the same resamples too
+    np.testing.assert_allclose(a[cols], b[cols], rtol=1e-9, atol=1e-9)
 
 
 def test_users_split_across_parquet_files(client: Client, events: pd.DataFrame, tmp_path: Path) -> None:

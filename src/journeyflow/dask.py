@@ -11,9 +11,10 @@ functions, whatever the input partitioning:
   is the partition's offset (sessions in earlier partitions) plus the local id;
 - ``funnel``/``phase_funnel``: each partition returns one row per person (furthest
   step, gaps between steps); the client concatenates them and builds the table;
-- ``build_journeys``: each partition returns its aggregated path counts; the
-  client sums them per path and returns a :class:`~journeyflow.Journeys` whose
-  attribution equals the single-machine one (to floating-point summation order).
+- ``build_journeys``: each partition returns its distinct paths (with summed
+  counts) and its converting journeys; the client joins them in partition order,
+  which is the single-machine order, so :func:`attribute` gives the same table,
+  bootstrap intervals included (to floating-point summation order).
 
 Only this module imports dask.
 """
@@ -21,6 +22,7 @@ Only this module imports dask.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,18 +33,23 @@ from . import io as _io
 from . import journeys as _journeys
 from . import phases as _phases
 from . import touchpoints as _touchpoints
-from .attribution import attribute
+from .attribution import DEFAULT_MODELS, AttributionModel, Bootstrap, _resolve, attribute_parts
+from .attribution import attribute as _attribute
+from .exceptions import DataError
 from .journeys import Journeys
 from .sessions import sessionize as _sessionize
 
 try:
     import dask.dataframe as dd
+    from dask.base import compute
+    from dask.delayed import delayed
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         'journeyflow.dask needs Dask. Install it with: pip install "journeyflow[dask]"'
     ) from exc
 
 __all__ = [
+    "JourneyParts",
     "assign_phases",
     "assign_touchpoints",
     "attribute",
@@ -231,26 +238,94 @@ def phase_funnel(
     return table
 
 
-def build_journeys(events: dd.DataFrame, **kwargs: Any) -> Journeys:
-    """:func:`journeyflow.build_journeys` on Dask, aggregated into distinct paths.
+@dataclass
+class JourneyParts:
+    """The journeys of a Dask log, as attribution needs them (see :func:`build_journeys`).
 
-    Returns a :class:`~journeyflow.Journeys` of distinct paths with counts (no
-    per-journey times, so time decay is not available on it).
+    ``paths``: the distinct paths with their summed conversions, nulls and value, in
+    the order the single-machine ``Journeys.distinct()`` gives; ``converting``: every
+    converting journey with its touch times (for time decay); ``n_journeys``: all
+    journeys, null ones included.
+    """
+
+    paths: Journeys
+    converting: Journeys
+    n_journeys: int
+
+    @property
+    def total_conversions(self) -> float:
+        return self.paths.total_conversions
+
+    @property
+    def total_nulls(self) -> float:
+        return self.paths.total_nulls
+
+    @property
+    def total_value(self) -> float:
+        return self.paths.total_value
+
+    def __len__(self) -> int:
+        return self.n_journeys
+
+
+def _journey_part(part: pd.DataFrame, kwargs: dict[str, Any]) -> tuple[Journeys, Journeys, int] | None:
+    if len(part) == 0:
+        return None
+    jr = _journeys.build_journeys(part.reset_index(drop=True), conversion="_jf_conv", **kwargs)
+    merged, _ = jr.distinct()
+    converting = jr.take(jr.conversions > 0)
+    return merged, converting, jr.n_paths
+
+
+def build_journeys(events: dd.DataFrame, **kwargs: Any) -> JourneyParts:
+    """:func:`journeyflow.build_journeys` on Dask: each partition builds its people's
+    journeys and returns its distinct paths and its converting journeys; the client
+    joins them in partition (user) order.
+
+    The result feeds :func:`attribute` and gives the same attribution as the
+    single-machine journeys, time decay and bootstrap intervals included (the
+    resamples are drawn over the same distinct paths and converting journeys, in the
+    same order). Keyword arguments are those of :func:`journeyflow.build_journeys`.
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd, journeyflow as jf, journeyflow.dask as jfd
+    >>> ev = jf.assign_touchpoints(jf.sessionize(jf.datasets.simulate_webshop(60, seed=3)))
+    >>> parts = jfd.build_journeys(dd.from_pandas(ev, npartitions=3))
+    >>> len(parts) == len(jf.build_journeys(ev))
+    True
     """
     conversion = kwargs.pop("conversion", "purchase")
     wanted = [conversion] if isinstance(conversion, str) else list(conversion)
     parts = _by_user(events, kwargs.get("columns"))
     event_col = dict(kwargs.get("columns") or {}).get("event", "event")
     flagged = parts.assign(_jf_conv=parts[event_col].isin(wanted))
-    meta = pd.DataFrame({"path": pd.Series([], dtype=object), "conversions": pd.Series([], dtype=np.float64),
-                         "nulls": pd.Series([], dtype=np.float64), "value": pd.Series([], dtype=np.float64)})
+    touch = kwargs.get("touchpoint", "channel")
+    tasks = [delayed(_journey_part)(d, kwargs) for d in flagged.to_delayed()]
+    results = [r for r in compute(*tasks) if r is not None]
+    if not results or sum(r[0].total_conversions for r in results) == 0:
+        raise DataError(
+            f"No event is a conversion: {wanted} never occur in column {event_col!r}. "
+            "Pass conversion= with an event name that occurs, e.g. 'purchase'."
+        )
+    used = {str(c) for r in results for c in r[0].channels}
+    dtype = events._meta[touch].dtype if touch in events._meta.columns else None
+    if isinstance(dtype, pd.CategoricalDtype):  # the single-machine order: categories, then "(none)"
+        order = [str(c) for c in dtype.categories if str(c) in used] + (["(none)"] if "(none)" in used else [])
+    else:
+        order = sorted(used)
+    paths = Journeys.concat([r[0] for r in results], channels=order).distinct()[0]
+    converting = Journeys.concat([r[1] for r in results], channels=order)
+    return JourneyParts(paths, converting, int(sum(r[2] for r in results)))
 
-    def paths(part: pd.DataFrame) -> pd.DataFrame:
-        if len(part) == 0:
-            return meta
-        jr = _journeys.build_journeys(part.reset_index(drop=True), conversion="_jf_conv", **kwargs)
-        return jr.to_paths(sep=" > ")
 
-    table = flagged.map_partitions(paths, meta=meta).compute()
-    total = table.groupby("path", sort=True, as_index=False)[["conversions", "nulls", "value"]].sum()
-    return Journeys.from_paths(total, conversions="conversions", nulls="nulls", value="value", sep=">")
+def attribute(
+    journeys: JourneyParts | Journeys, models: Sequence[Any] = DEFAULT_MODELS, *, ci: Bootstrap | None = None
+) -> pd.DataFrame:
+    """:func:`journeyflow.attribute` on the result of :func:`build_journeys` (or on
+    any :class:`~journeyflow.Journeys`): the same table as on one machine."""
+    if isinstance(journeys, JourneyParts):
+        models = [models] if isinstance(models, (str, AttributionModel)) else models
+        fitted = [_resolve(m) for m in models]
+        return attribute_parts(journeys.paths, journeys.converting, fitted, ci=ci)
+    return _attribute(journeys, models, ci=ci)

@@ -248,6 +248,53 @@ class Journeys:
             segments=None if self.segments is None else self.segments.iloc[idx],
         )
 
+    @classmethod
+    def concat(cls, parts: Sequence[Journeys], channels: Sequence[str] | None = None) -> Journeys:
+        """Journeys of several parts, one after the other (e.g. partitions of a log).
+
+        Touch codes are renumbered to ``channels`` (default: the parts' channels,
+        sorted); times, conversion times and user ids are kept when every part has
+        them. Segments are not kept.
+
+        Examples
+        --------
+        >>> import pandas as pd, journeyflow as jf
+        >>> a = jf.Journeys.from_paths(pd.DataFrame({"path": ["x > y"], "total_conversions": [1], "total_null": [0]}))
+        >>> b = jf.Journeys.from_paths(pd.DataFrame({"path": ["z"], "total_conversions": [0], "total_null": [2]}))
+        >>> jf.Journeys.concat([a, b]).to_paths()["path"].tolist()
+        ['x > y', 'z']
+        """
+        parts = list(parts)
+        if not parts:
+            raise InputTypeError("concat needs at least one Journeys.")
+        names = list(channels) if channels is not None else sorted({str(c) for p in parts for c in p.channels})
+        index = {c: i for i, c in enumerate(names)}
+        missing = sorted({str(c) for p in parts for c in p.channels} - set(index))
+        if missing:
+            raise DataError(f"channels lacks {missing[:5]}, used by the parts.")
+        touches = np.concatenate(
+            [np.array([index[str(c)] for c in p.channels], dtype=np.int64)[p.touches.astype(np.int64)] for p in parts]
+        )
+        lengths = np.concatenate([p.lengths for p in parts])
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+
+        def joined(attr: str) -> Any:
+            values = [getattr(p, attr) for p in parts]
+            return None if any(v is None for v in values) else np.concatenate([np.asarray(v) for v in values])
+
+        return cls(
+            touches,
+            offsets,
+            names,
+            np.concatenate([p.conversions for p in parts]),
+            np.concatenate([p.nulls for p in parts]),
+            np.concatenate([p.value for p in parts]),
+            times=joined("times"),
+            conversion_times=joined("conversion_times"),
+            user_ids=joined("user_ids"),
+        )
+
     def distinct(self) -> tuple[Journeys, np.ndarray]:
         """Identical paths merged, and which merged path each path went to.
 

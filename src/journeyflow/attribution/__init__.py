@@ -15,7 +15,7 @@ import pandas as pd
 from .._validation import describe, lookup
 from ..exceptions import InputTypeError, OptionError
 from ..journeys import Journeys
-from .bootstrap import Bootstrap
+from .bootstrap import PATH_ONLY, Bootstrap
 from .markov import MarkovAttribution
 from .models import (
     AttributionModel,
@@ -106,18 +106,30 @@ def attribute(
         raise InputTypeError(f"journeys must be a jf.Journeys; got {describe(journeys)}.")
     if isinstance(models, (str, AttributionModel)):
         models = [models]
+    fitted = [_resolve(spec) for spec in models]
+    paths = journeys.distinct()[0] if any(type(m) in PATH_ONLY for m in fitted) else journeys
+    return attribute_parts(paths, journeys, fitted, ci=ci)
+
+
+def attribute_parts(
+    paths: Journeys, journeys: Journeys, models: Sequence[AttributionModel], *, ci: Bootstrap | None = None
+) -> pd.DataFrame:
+    """:func:`attribute` from the distinct paths (for models of the paths only) and
+    journeys holding at least every converting journey (for the others, e.g. time
+    decay, which credits only converting journeys). The Dask engine builds both per
+    partition; :func:`attribute` passes ``journeys.distinct()`` and ``journeys``."""
     if ci is not None and not isinstance(ci, Bootstrap):
         raise InputTypeError(f"ci must be a jf.Bootstrap or None; got {describe(ci)}.")
-    fitted = [_resolve(spec) for spec in models]
+    fitted = list(models)
     frames = []
     for model in fitted:  # a loop over models
-        model.fit(journeys)
+        model.fit(paths if type(model) in PATH_ONLY else journeys)
         assert model.attribution_ is not None
         table = model.attribution_.copy()
         table.insert(0, "model", model.label)
         frames.append(table)
     if ci is not None:  # one set of resamples for every model: their intervals are comparable
-        for table, samples in zip(frames, ci.samples_many(fitted, journeys), strict=True):
+        for table, samples in zip(frames, ci.samples_many(fitted, journeys, paths=paths), strict=True):
             table["ci_low"], table["ci_high"] = ci.bounds(samples)
     out = pd.concat(frames, ignore_index=True)
     if ci is not None:

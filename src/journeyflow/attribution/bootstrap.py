@@ -103,22 +103,26 @@ class Bootstrap:
         """Attributed conversions per resample and channel, shape (n_resamples, channels)."""
         return self.samples_many([model], journeys)[0]
 
-    def samples_many(self, models: Sequence[AttributionModel], journeys: Journeys) -> list[np.ndarray]:
+    def samples_many(
+        self, models: Sequence[AttributionModel], journeys: Journeys, *, paths: Journeys | None = None
+    ) -> list[np.ndarray]:
         """:meth:`samples` for several models from one set of draws (the same resamples).
 
         Models whose credit depends only on the paths (not on touch times) resample the
         distinct paths: identical journeys are merged first (:meth:`Journeys.distinct`)
         and a path that n journeys took gets a Poisson(n) count, which is the sum of
         their Poisson(1) counts, so the resampling is the same, with far fewer draws.
+        ``paths``: ``journeys.distinct()[0]`` when the caller has it already.
         """
         out: list[np.ndarray | None] = [None] * len(models)
-        by_paths = [i for i, m in enumerate(models) if type(m) in _PATH_ONLY]
+        by_paths = [i for i, m in enumerate(models) if type(m) in PATH_ONLY]
         rest = [i for i in range(len(models)) if i not in by_paths]
         rest_jr = journeys
         converting = journeys.conversions > 0
         if rest and all(isinstance(models[i], _TouchWeights) for i in rest) and converting.any():
             rest_jr = journeys.take(converting)  # touch weights credit conversions only: nulls never count
-        groups = [(by_paths, journeys.distinct()[0] if by_paths else journeys), (rest, rest_jr)]
+        path_jr = journeys if not by_paths else paths if paths is not None else journeys.distinct()[0]
+        groups = [(by_paths, path_jr), (rest, rest_jr)]
         for members, jr in groups:
             if not members:
                 continue
@@ -147,7 +151,7 @@ Sampler = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 #: Models whose credit depends on the paths and their counts only (exact types: a
 #: subclass may use more, e.g. touch times).
-_PATH_ONLY = (FirstTouch, LastTouch, Linear, PositionBased, MarkovAttribution, ShapleyAttribution)
+PATH_ONLY = (FirstTouch, LastTouch, Linear, PositionBased, MarkovAttribution, ShapleyAttribution)
 
 
 def _sampler(model: AttributionModel, jr: Journeys) -> Sampler:
