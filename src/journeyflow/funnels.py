@@ -586,10 +586,11 @@ def _funnel_state(
     model: str | PhaseModel | None,
     window_ns: int | None,
     mode: str,
+    strict: bool = True,
 ) -> tuple[_Sorted, np.ndarray, np.ndarray, list[str], str]:
     """Per user (code order): furthest step reached (0 = never started)."""
     if steps is not None:
-        masks, labels = _step_masks(events, names, steps)
+        masks, labels = _step_masks(events, names, steps, strict=strict)
         name = "step"
     else:
         m = get_model(model or "aacra")
@@ -657,11 +658,23 @@ def drop_off(
         raise SchemaError("drop_off without steps uses phases: run jf.assign_phases(events, model=...) first.")
     span = None if steps is None else check_duration("window", window, allow_none=True)
     check_option("mode", mode, MODES)
-    s, furthest, _, labels, name = _funnel_state(
-        events, names, steps, model, None if span is None else int(span.value), mode
-    )
-    last_rows = np.empty(s.n_users, dtype=np.int64)
-    last_rows[s.user] = s.order  # the last write per user is the user's last event (sorted order)
+    counts = _drop_off_counts(events, names, steps, model, None if span is None else int(span.value), mode, by_column)
+    return _drop_off_table(counts)
+
+
+def _drop_off_counts(
+    events: pd.DataFrame,
+    names: Mapping[str, str],
+    steps: Sequence[Step] | None,
+    model: str | PhaseModel | None,
+    window_ns: int | None,
+    mode: str,
+    by_column: str,
+    strict: bool = True,
+) -> pd.DataFrame:
+    """People per (step, last value, last event): tables of disjoint people add up."""
+    s, furthest, _, labels, name = _funnel_state(events, names, steps, model, window_ns, mode, strict)
+    last_rows = _last_rows(s)
     k = len(labels)
     left = np.flatnonzero((furthest >= 1) & (furthest < k))
     rows = last_rows[left]
@@ -673,11 +686,31 @@ def drop_off(
             "last_event": events[names["event"]].iloc[rows].to_numpy(dtype=object),
         }
     )
-    keys = [name, f"{name}_index", f"last_{by_column}", "last_event"]
-    out = table.groupby(keys, sort=False, dropna=False).size().rename("users").reset_index()
+    keys = list(table.columns)
+    return table.groupby(keys, sort=False, dropna=False).size().rename("users").reset_index()
+
+
+def _drop_off_table(counts: pd.DataFrame) -> pd.DataFrame:
+    """The drop-off table from :func:`_drop_off_counts` rows (summed per key): shares,
+    sorted by step, users descending, then the labels (one order, however split)."""
+    name, index, last_by, last_event = counts.columns[:4]
+    out = counts.groupby([name, index, last_by, last_event], sort=False, dropna=False)["users"].sum().reset_index()
     out["users"] = out["users"].astype(np.int64)
-    out["share"] = out["users"] / out.groupby(f"{name}_index")["users"].transform("sum")
-    return out.sort_values([f"{name}_index", "users"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    out["share"] = out["users"] / out.groupby(index)["users"].transform("sum")
+    order = np.lexsort((
+        out[last_event].astype(str).to_numpy(), out[last_by].astype(str).to_numpy(),
+        -out["users"].to_numpy(), out[index].to_numpy(),
+    ))
+    return out.iloc[order].reset_index(drop=True)
+
+
+def _last_rows(s: _Sorted) -> np.ndarray:
+    """Input row of each user's last event (users without events: 0)."""
+    out = np.zeros(s.n_users, dtype=np.int64)
+    if len(s.user):
+        ends = np.flatnonzero(np.r_[s.user[1:] != s.user[:-1], True])
+        out[s.user[ends]] = s.order[ends]
+    return out
 
 
 def touchpoint_priority(
@@ -729,22 +762,56 @@ def touchpoint_priority(
         raise SchemaError("touchpoint_priority needs a 'touchpoint' column: run jf.assign_touchpoints(events) first.")
     del model
     wanted = [conversion] if isinstance(conversion, str) else list(conversion)
+    return _priority_table(*_priority_counts(events, names, wanted))
+
+
+def _priority_counts(
+    events: pd.DataFrame, names: Mapping[str, str], wanted: list[str]
+) -> tuple[pd.DataFrame, int, int, list[str]]:
+    """Per touchpoint: users who met it, of them converted, events, exits, phases seen
+    (bit mask); and all users, converted users, phase names. Counts of disjoint
+    people add up (Dask partitions)."""
     users, labels = factorize_sorted(events[names["user_id"]])
     n_users = len(labels)
     converted_user = np.zeros(n_users, dtype=bool)
     converted_user[users[events[names["event"]].isin(wanted).to_numpy(dtype=bool)]] = True
-    tp_codes, tps = pd.factorize(events["touchpoint"].astype(object).where(events["touchpoint"].notna(), "(none)"), sort=True)
+    tp = events["touchpoint"]
+    tp_codes, tps = pd.factorize(tp.astype(object).where(tp.notna(), "(none)"), sort=True)
     n_tp = len(tps)
     met = np.zeros((n_users, n_tp), dtype=bool)  # who met which touchpoint: O(events), no sort
     met[users, tp_codes] = True
-    met_users = met.sum(axis=0)
-    met_conv = met[converted_user].sum(axis=0).astype(np.float64)
-    n_events = np.bincount(tp_codes, minlength=n_tp)
     s = _sorted_events(events, names)
-    last_rows = np.empty(n_users, dtype=np.int64)
-    last_rows[s.user] = s.order
-    exits = np.bincount(tp_codes[last_rows[~converted_user]], minlength=n_tp)
-    total_conv = converted_user.sum()
+    exits = np.bincount(tp_codes[_last_rows(s)[~converted_user]], minlength=n_tp)
+    counts = pd.DataFrame(
+        {
+            "touchpoint": np.asarray(tps, dtype=object),
+            "users": met.sum(axis=0).astype(np.int64),
+            "conv_users": met[converted_user].sum(axis=0).astype(np.int64),
+            "events": np.bincount(tp_codes, minlength=n_tp).astype(np.int64),
+            "exits": exits.astype(np.int64),
+        }
+    )
+    phase_names: list[str] = []
+    if "phase" in events.columns:
+        phase = events["phase"]
+        ph_codes, ph_names = (phase.cat.codes.to_numpy(), list(phase.cat.categories)) \
+            if isinstance(phase.dtype, pd.CategoricalDtype) else pd.factorize(phase, sort=True)
+        phase_names = [str(p) for p in ph_names]
+        seen = np.zeros((n_tp, len(ph_names)), dtype=bool)
+        ok = np.asarray(ph_codes) >= 0
+        seen[tp_codes[ok], np.asarray(ph_codes)[ok]] = True
+        counts["phases_seen"] = (seen * (1 << np.arange(len(ph_names), dtype=np.int64))).sum(axis=1)
+    return counts, n_users, int(converted_user.sum()), phase_names
+
+
+def _priority_table(counts: pd.DataFrame, n_users: int, total_conv: int, phase_names: list[str]) -> pd.DataFrame:
+    """The touchpoint priority table from :func:`_priority_counts` (rows summed per touchpoint)."""
+    agg = {c: "sum" for c in ("users", "conv_users", "events", "exits")}
+    if "phases_seen" in counts.columns:
+        agg["phases_seen"] = lambda x: np.bitwise_or.reduce(x.to_numpy())  # type: ignore[assignment]
+    c = counts.groupby("touchpoint", sort=True).agg(agg).reset_index()
+    met_users = c["users"].to_numpy(dtype=np.int64)
+    met_conv = c["conv_users"].to_numpy(dtype=np.float64)
     rate = met_conv / np.maximum(met_users, 1)
     others = n_users - met_users
     rate_without = np.where(others > 0, (total_conv - met_conv) / np.maximum(others, 1), np.nan)
@@ -753,13 +820,13 @@ def touchpoint_priority(
         lift = np.where(rate_without > 0, rate / np.where(rate_without > 0, rate_without, 1),
                         np.where(rate > 0, np.inf, np.nan))
     reach = met_users / max(n_users, 1)
-    exit_rate = exits / np.maximum(met_users, 1)
+    exit_rate = c["exits"].to_numpy(dtype=np.float64) / np.maximum(met_users, 1)
     priority = reach * exit_rate / (1 + np.nan_to_num(lift, nan=0.0, posinf=np.inf))
     out = pd.DataFrame(
         {
-            "touchpoint": np.asarray(tps, dtype=object),
-            "users": met_users.astype(np.int64),
-            "events": n_events.astype(np.int64),
+            "touchpoint": c["touchpoint"].to_numpy(dtype=object),
+            "users": met_users,
+            "events": c["events"].to_numpy(dtype=np.int64),
             "reach": reach,
             "exit_rate": exit_rate,
             "conversion_rate": rate,
@@ -768,14 +835,9 @@ def touchpoint_priority(
             "priority": priority,
         }
     )
-    if "phase" in events.columns:
-        phase = events["phase"]
-        ph_codes, ph_names = (phase.cat.codes.to_numpy(), list(phase.cat.categories)) \
-            if isinstance(phase.dtype, pd.CategoricalDtype) else pd.factorize(phase, sort=True)
-        seen = np.zeros((n_tp, len(ph_names)), dtype=bool)
-        ok = np.asarray(ph_codes) >= 0
-        seen[tp_codes[ok], np.asarray(ph_codes)[ok]] = True
-        labels = [", ".join(str(ph_names[j]) for j in np.flatnonzero(row)) for row in seen]  # per touchpoint
+    if "phases_seen" in c.columns:
+        bits = c["phases_seen"].to_numpy(dtype=np.int64)
+        labels = [", ".join(p for j, p in enumerate(phase_names) if (b >> j) & 1) for b in bits]  # per touchpoint
         out.insert(1, "phases", labels)
     out = out.sort_values("priority", ascending=False, kind="stable").reset_index(drop=True)
     out["rank"] = np.arange(1, len(out) + 1, dtype=np.int64)
