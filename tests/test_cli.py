@@ -171,3 +171,50 @@ def test_attribute_reads_a_path_file(tmp_path: Path) -> None:
     want = jf.attribute(jr, models=["markov"]).set_index("channel")["conversions"]
     mk = got[got["model"] == "markov"].set_index("channel")["conversions"]
     pd.testing.assert_series_equal(mk.sort_index(), want.sort_index(), check_names=False, rtol=1e-9)
+
+
+def test_engine_dask_writes_the_same_report(tmp_path: Path) -> None:
+    """Users split over three Parquet files with bad rows: the Dask engine's tables, rejects
+    (row numbers across files), summary and sessions equal the in-memory engine's."""
+    import numpy as np
+
+    ev = jf.datasets.simulate_webshop(500, seed=12).astype({"user_id": object})
+    ev["timestamp"] = ev["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").astype(object)
+    ev.loc[ev.index[[5, 700, 2_000]], "user_id"] = None
+    ev.loc[ev.index[[9, 1_500]], "timestamp"] = "not a time"
+    shuffled = ev.sample(frac=1, random_state=1).reset_index(drop=True)
+    folder = tmp_path / "log"
+    folder.mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(len(shuffled)), 3)):
+        shuffled.iloc[rows].to_parquet(folder / f"part-{i}.parquet", index=False)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[attribution]\nn_resamples = 25\n[segments]\nby = [\"device\"]\n", encoding="utf-8")
+    a, b = tmp_path / "pandas", tmp_path / "dask"
+    res = run("report", str(folder), "--out", str(a), "--config", str(cfg), "--quiet")
+    assert res.returncode == 0, res.stderr
+    res = run("report", str(folder), "--out", str(b), "--config", str(cfg), "--quiet", "--engine", "dask",
+              "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""  # quiet means quiet, cluster included
+    tables = sorted(p.name for p in a.glob("*.csv"))
+    assert tables == sorted(p.name for p in b.glob("*.csv")) and "funnel_by_segment.csv" in tables
+    for name in tables:
+        x, y = pd.read_csv(a / name), pd.read_csv(b / name)
+        assert list(x.columns) == list(y.columns), name
+        text = [c for c in x.columns if x[c].dtype == object]
+        assert x[text].equals(y[text]), name
+        pd.testing.assert_frame_equal(x.drop(columns=text), y.drop(columns=text), rtol=1e-9, atol=1e-9)
+    assert len(pd.read_csv(a / "rejects.csv")) == 5
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    for key in ("events_in", "events_used", "events_rejected", "rejects_by_reason", "users", "sessions",
+                "journeys", "conversions", "conversion_value", "attribution"):
+        assert sa[key] == pytest.approx(sb[key]) if not isinstance(sa[key], dict) else sa[key] == sb[key], key
+    x = pd.read_parquet(a / "sessions.parquet")
+    y = pd.read_parquet(b / "sessions.parquet").sort_values("session_id").reset_index(drop=True)
+    assert x.astype(str).equals(y[list(x.columns)].astype(str))
+
+
+def test_engine_options_need_the_dask_engine(tmp_path: Path) -> None:
+    res = run("report", "--out", str(tmp_path / "r"), "--workers", "2")
+    assert res.returncode == 2 and "--engine dask" in res.stderr
+    assert not (tmp_path / "r").exists()

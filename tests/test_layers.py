@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "report": 7,
     "_html": 7,
     "dask": 7,
+    "_report_dask": 7,
     "cli": 8,
     "__main__": 8,
 }

@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="journeyflow-report", metavar="DIR", help="report folder (default: %(default)s)")
     rp.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
     rp.add_argument("--profile", action="store_true", help="print wall time and peak memory per stage")
+    eg = rp.add_argument_group("engine")
+    eg.add_argument("--engine", choices=("pandas", "dask"), default="pandas",
+                    help='where the data stages run: in memory (default) or on Dask (pip install "journeyflow[dask]")')
+    where = eg.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="with --engine dask: a running Dask scheduler")
+    where.add_argument("--workers", type=int, metavar="N", help="with --engine dask: local worker processes")
     rp.add_argument(
         "--no-neutralize",
         action="store_true",
@@ -410,8 +416,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     show = not args.quiet and not args.verbose and sys.stderr.isatty()
     progress = TerminalProgress(sys.stderr) if show else None
     events = list(args.events) or None
+    if args.engine != "dask" and (args.scheduler or args.workers):
+        raise _CommandError("--scheduler and --workers need --engine dask.")
     result = run_report(
-        events, cfg, args.out, overwrite=args.overwrite, progress=progress, profile=args.profile
+        events, cfg, args.out, overwrite=args.overwrite, progress=progress, profile=args.profile,
+        engine=args.engine, scheduler=args.scheduler, workers=args.workers,
     )
     if args.profile:
         _print_profile(result.stages, result.summary)

@@ -13,6 +13,7 @@ and removed if anything fails or the run is interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib
 import inspect
@@ -188,6 +189,7 @@ class _Run:
     statuses: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)  # event counts when the events are not in memory
 
 
 def run_report(
@@ -198,6 +200,9 @@ def run_report(
     overwrite: bool = False,
     progress: Progress | None = None,
     profile: bool = False,
+    engine: str = "pandas",
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> ReportResult:
     """Run the whole journey pipeline and write a report folder.
 
@@ -217,6 +222,16 @@ def run_report(
         Receives stage start/finish calls (the command line shows them on a terminal).
     profile : bool, default False
         Also sample peak resident memory per stage (in :attr:`ReportResult.stages`).
+    engine : {"pandas", "dask"}, default "pandas"
+        "dask" runs the data stages on a Dask cluster (``pip install
+        "journeyflow[dask]"``) for logs larger than memory: the same tables,
+        summary and charts; ``sessions.parquet`` is then a folder of Parquet parts.
+        See ``journeyflow._report_dask``.
+    scheduler : str, optional
+        With ``engine="dask"``: the address of a running Dask scheduler. Default: a
+        local cluster of ``workers`` processes started for the run.
+    workers : int, optional
+        With ``engine="dask"`` and no scheduler: worker processes (default: CPU count).
 
     Returns
     -------
@@ -267,6 +282,23 @@ def run_report(
     cfg = _as_config(config)
     if not isinstance(overwrite, bool):
         raise InputTypeError(f"overwrite must be True or False; got {overwrite!r}.")
+    if engine not in ("pandas", "dask"):
+        raise OptionError(f"engine must be 'pandas' or 'dask'; got {engine!r}.")
+    if engine != "dask" and (scheduler is not None or workers is not None):
+        raise OptionError("scheduler and workers apply to engine='dask' only (--engine dask).")
+    if scheduler is not None and workers is not None:
+        raise OptionError("Pass a scheduler address or a number of workers, not both.")
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise OptionError(f"workers must be a positive integer; got {workers!r}.")
+    stages = _STAGES
+    cluster: Any = contextlib.nullcontext()
+    if engine == "dask":
+        try:
+            from . import _report_dask
+        except ImportError as exc:
+            raise OptionError(f'--engine dask needs Dask: pip install "journeyflow[dask]" ({exc}).') from None
+        stages = _report_dask.STAGES
+        cluster = _report_dask.client(scheduler, workers)
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise OptionError(
@@ -282,23 +314,31 @@ def run_report(
     tmp.mkdir()
     shown: Progress = progress if progress is not None else NullProgress()
     run = _Run(config=cfg, source=events, tmp=tmp)
-    records: list[StageRecord] = []
     try:
-        for index, (name, stage) in enumerate(_STAGES, start=1):
-            shown.start(name, index, len(_STAGES))
-            with StageTimer(memory=profile) as timer:
-                outcome = stage(run)
-            status = "ok" if outcome is None else f"skipped: {outcome}"
-            run.statuses[name] = status
-            records.append(StageRecord(name, status, timer.seconds, timer.start_rss, timer.peak_rss))
-            shown.finish(name, status, timer.seconds)
-            log.info("stage %s: %s (%.2f s)", name, status, timer.seconds)
+        with cluster:
+            records = _run_stages(run, stages, shown, profile)
         _write_summary(run)
         _move_into_place(tmp, out, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return ReportResult(out, run.summary, tuple(run.files), tuple(records))
+
+
+def _run_stages(
+    run: _Run, stages: Sequence[tuple[str, Callable[[_Run], str | None]]], shown: Progress, profile: bool
+) -> list[StageRecord]:
+    records: list[StageRecord] = []
+    for index, (name, stage) in enumerate(stages, start=1):
+        shown.start(name, index, len(stages))
+        with StageTimer(memory=profile) as timer:
+            outcome = stage(run)
+        status = "ok" if outcome is None else f"skipped: {outcome}"
+        run.statuses[name] = status
+        records.append(StageRecord(name, status, timer.seconds, timer.start_rss, timer.peak_rss))
+        shown.finish(name, status, timer.seconds)
+        log.info("stage %s: %s (%.2f s)", name, status, timer.seconds)
+    return records
 
 
 def _as_config(config: ReportConfig | str | os.PathLike[str] | None) -> ReportConfig:
@@ -578,10 +618,13 @@ def _stage_sessions(run: _Run) -> str | None:
     return None
 
 
-def _funnel_steps(run: _Run) -> list[str] | None:
+def _funnel_steps(run: _Run, present: set[str] | None = None) -> list[str] | None:
+    """The configured funnel steps (checked to occur), or the default webshop steps
+    that occur; ``present``: the event names in the data, when already known."""
     cfg = run.config
-    assert run.events is not None
-    present = set(pd.unique(run.events["event"].astype(str)))
+    if present is None:
+        assert run.events is not None
+        present = set(pd.unique(run.events["event"].astype(str)))
     if cfg.funnel.steps is not None:
         missing = [s for s in cfg.funnel.steps if s not in present]
         if missing:
@@ -791,29 +834,43 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _compute_summary(run: _Run) -> dict[str, Any]:
+def _event_counts(run: _Run) -> dict[str, Any]:
+    """Counts of the events in memory for the summary (the Dask engine fills
+    ``run.counts`` with the same keys from its partitions)."""
     ev = run.events
     assert ev is not None
     cfg = run.config
-    n_rejected = 0 if run.rejects is None else len(run.rejects)
     conv_mask = ev["event"].isin(list(cfg.conversion.events)).to_numpy(dtype=bool)
-    n_conv_events = int(conv_mask.sum())
     value_col = cfg.conversion.value
-    conv_value_events = (
-        float(pd.to_numeric(ev[value_col], errors="coerce").to_numpy()[conv_mask].sum())
-        if value_col in ev.columns
-        else None
-    )
+    return {
+        "events_used": len(ev),
+        "users": int(ev["user_id"].nunique()),
+        "sessions": int(ev["session_id"].nunique()) if "session_id" in ev.columns else None,
+        "conversion_events": int(conv_mask.sum()),
+        "conversion_value_events": (
+            float(pd.to_numeric(ev[value_col], errors="coerce").to_numpy()[conv_mask].sum())
+            if value_col in ev.columns
+            else None
+        ),
+    }
+
+
+def _compute_summary(run: _Run) -> dict[str, Any]:
+    cfg = run.config
+    n_rejected = 0 if run.rejects is None else len(run.rejects)
+    counts = run.counts if "events_used" in run.counts else _event_counts(run)
+    n_conv_events = counts["conversion_events"]
+    conv_value_events = counts["conversion_value_events"]
     summary: dict[str, Any] = {
         "journeyflow_version": __version__,
         "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "source": run.source_label,
         "events_in": int(run.n_in),
-        "events_used": len(ev),
+        "events_used": counts["events_used"],
         "events_rejected": n_rejected,
         "rejects_by_reason": _reason_counts(run.rejects),
-        "users": int(ev["user_id"].nunique()),
-        "sessions": int(ev["session_id"].nunique()) if "session_id" in ev.columns else None,
+        "users": counts["users"],
+        "sessions": counts["sessions"],
         "conversion_events": n_conv_events,
     }
     jr = run.journeys
