@@ -325,20 +325,21 @@ def _stage_attribution(run: _report._Run) -> str | None:
     return None
 
 
-STAGES: tuple[tuple[str, Callable[[_report._Run], str | None]], ...] = (
-    ("read", _stage_read),
-    ("sessionize", _stage_sessionize),
-    ("touchpoints", _stage_touchpoints),
-    ("phases", _stage_phases),
-    ("sessions", _stage_sessions),
-    ("funnel", _stage_funnel),
-    ("phase_funnel", _stage_phase_funnel),
-    ("drop_off", _stage_drop_off),
-    ("touchpoint_priority", _stage_touchpoint_priority),
-    ("journeys", _stage_journeys),
-    ("attribution", _stage_attribution),
-    ("charts", _report._stage_charts),
-    ("summary", _report._stage_summary),
-    ("html", _report._stage_html),
+#: The pandas engine's stages with the data stages replaced; charts, summary and HTML
+#: draw the aggregated tables and are shared.
+_ON_DASK: dict[str, Callable[[_report._Run], str | None]] = {
+    "read": _stage_read,
+    "sessionize": _stage_sessionize,
+    "touchpoints": _stage_touchpoints,
+    "phases": _stage_phases,
+    "sessions": _stage_sessions,
+    "funnel": _stage_funnel,
+    "phase_funnel": _stage_phase_funnel,
+    "drop_off": _stage_drop_off,
+    "touchpoint_priority": _stage_touchpoint_priority,
+    "journeys": _stage_journeys,
+    "attribution": _stage_attribution,
+}
+STAGES: tuple[tuple[str, Callable[[_report._Run], str | None]], ...] = tuple(
+    (name, _ON_DASK.get(name, stage)) for name, stage in _report._STAGES
 )
-assert tuple(n for n, _ in STAGES) == _report.STAGE_NAMES
