@@ -45,8 +45,8 @@ def write_log(folder: Path, size: float, chunk: float) -> int:
         ev = jf.datasets.simulate_webshop(users_per_chunk, seed=i)
         ev["user_id"] = f"c{i:03d}-" + ev["user_id"].astype(str)
         half = rng.random(len(ev)) < 0.5
-        ev[half].to_parquet(folder / f"part-{i:03d}-a.parquet", index=False)
-        ev[~half].to_parquet(folder / f"part-{i:03d}-b.parquet", index=False)
+        ev[half].to_parquet(folder / f"part-{i:03d}-a.parquet", index=False, row_group_size=250_000)
+        ev[~half].to_parquet(folder / f"part-{i:03d}-b.parquet", index=False, row_group_size=250_000)
         total += len(ev)
         del ev
     return total

@@ -43,6 +43,10 @@ from .sessions import sessions as _sessions
 
 __all__ = ["STAGES", "client"]
 
+#: Target partition size on disk: a few hundred MB in memory, so workers with a few GB
+#: can read, validate and shuffle several partitions at once.
+_BLOCKSIZE = "64MiB"
+
 
 @contextlib.contextmanager
 def client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
@@ -87,7 +91,7 @@ def _raw(source: Any) -> tuple[list[tuple[Any, bool, str | None]], str]:
             raise OptionError(f"{src}: mixes file types {sorted(kinds)}; give one type per source.")
         kind = kinds.pop()
         if kind == "parquet":
-            frame = dd.read_parquet(files)
+            frame = dd.read_parquet(files, blocksize=_BLOCKSIZE)
         elif kind == "csv":
             frame = dd.read_csv(files, blocksize=None, dtype=str, keep_default_na=False, na_values=[""])
         else:
