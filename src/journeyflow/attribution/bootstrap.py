@@ -93,9 +93,10 @@ class Bootstrap:
         done = 0
         while done < self.n_resamples:
             size = min(CHUNK, self.n_resamples - done)
-            draw = np.zeros((size, len(cells)))
-            draw[:, other] = rng.poisson(cells[other], size=(size, len(other)))
-            draw[:, ones] = np.searchsorted(_POISSON_1_CDF, rng.random((size, len(ones))), side="right")
+            cells_first = np.zeros((len(cells), size))  # filled by rows (contiguous), used transposed
+            cells_first[other] = rng.poisson(cells[other][:, None], size=(len(other), size))
+            cells_first[ones] = np.searchsorted(_POISSON_1_CDF, rng.random((len(ones), size)), side="right")
+            draw = cells_first.T
             yield draw[:, : len(conv)], draw[:, len(conv):]
             done += size
 

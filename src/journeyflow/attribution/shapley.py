@@ -179,7 +179,7 @@ class CoalitionGame:
         touches = jr.touches.astype(np.int64)
         pidx = jr.path_index
         # distinct (path, channel) pairs -> each path's channel set
-        pair = np.unique(pidx * n_ch + touches)
+        pair = _sorted_unique(pidx * n_ch + touches)
         p_of, c_of = pair // n_ch, pair % n_ch
         self.n_channels = n_ch
         if n_ch <= 62:
@@ -190,7 +190,7 @@ class CoalitionGame:
         self._xor = n_ch > 62
         path_key = np.zeros(jr.n_paths, dtype=np.int64)
         np.bitwise_xor.at(path_key, p_of, ch_key[c_of])  # XOR = OR for distinct bits
-        keys, path_coal = np.unique(path_key, return_inverse=True)
+        keys, path_coal = _unique_inverse(path_key)
         self.path_coal = path_coal.astype(np.int64)
         n_coal = len(keys)
         # members of each coalition, from one representative path each
@@ -318,6 +318,22 @@ class CoalitionGame:
         vs = np.concatenate([r[1] for r in runs])
         scale = 1.0 / np.sqrt(b)
         return cs.std(axis=0, ddof=1) * scale, vs.std(axis=0, ddof=1) * scale
+
+
+def _sorted_unique(x: np.ndarray) -> np.ndarray:
+    """Distinct values in order (a sort; numpy's hash-based unique is slower on these)."""
+    s = np.sort(x)
+    return s[np.r_[True, s[1:] != s[:-1]]] if len(s) else s
+
+
+def _unique_inverse(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values in order and, per value, its index among them."""
+    order = np.argsort(x, kind="stable")
+    s = x[order]
+    new = np.r_[True, s[1:] != s[:-1]] if len(s) else np.zeros(0, dtype=bool)
+    inverse = np.empty(len(x), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return s[new], inverse
 
 
 def _chunks(n: int, size: int) -> list[slice]:
