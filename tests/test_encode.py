@@ -119,3 +119,16 @@ def test_dictionary_encode_both_ways(monkeypatch: pytest.MonkeyPatch, threshold:
     words = [*dictionary.to_pylist(), None]
     assert [words[c] for c in codes] == [None if pd.isna(v) else v for v in values]
     assert len(set(dictionary.to_pylist())) == len(dictionary) == 4
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_present_codes_equal_a_sorted_factorize_of_the_values_present(categorical: bool) -> None:
+    values = pd.Series(["web", None, "app", "web", "chat", None], dtype="str")
+    if categorical:
+        values = values.astype(pd.CategoricalDtype(["zzz unused", "web", "chat", "app"]))
+    codes, labels = _encode.present_codes(values, missing="(none)")
+    want_codes, want_labels = pd.factorize(values.astype(object).where(values.notna(), "(none)"), sort=True)
+    assert labels == list(want_labels)  # unused categories are not labels
+    assert codes.tolist() == want_codes.tolist()
+    dropped, kept = _encode.present_codes(values)  # missing values: code -1
+    assert kept == ["app", "chat", "web"] and dropped.tolist() == [2, -1, 0, 2, 1, -1]

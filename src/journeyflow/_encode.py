@@ -27,6 +27,7 @@ __all__ = [
     "group_starts",
     "is_cached",
     "ordered_codes",
+    "present_codes",
     "small_int",
     "sort_order",
     "time_argsort",
@@ -238,6 +239,24 @@ def small_int(n_values: int) -> type[np.signedinteger[Any]]:
         if n_values < np.iinfo(t).max:
             return t
     return np.int64
+
+
+def present_codes(values: pd.Series, missing: str | None = None) -> tuple[np.ndarray, list[Any]]:
+    """Codes numbered in sorted order of the values that occur, and those values.
+
+    Like ``pd.factorize(values, sort=True)`` but from :func:`value_codes` (no hashing
+    of categoricals or of an already encoded Arrow column). Missing values get the
+    label ``missing`` (sorted with the rest), or the code -1 when ``missing`` is None.
+    """
+    codes, uniques = value_codes(values)
+    used = np.bincount(codes, minlength=len(uniques)) > 0
+    labels = [None if pd.isna(u) else u for u in uniques]
+    keep = [i for i in np.flatnonzero(used) if labels[i] is not None or missing is not None]
+    names = [labels[i] if labels[i] is not None else missing for i in keep]
+    order = sorted(range(len(keep)), key=lambda j: str(names[j]))  # a sort of the distinct values
+    rank = np.full(len(uniques), -1, dtype=np.int64)
+    rank[np.asarray(keep, dtype=np.int64)[order]] = np.arange(len(keep), dtype=np.int64)
+    return rank[codes], [names[j] for j in order]
 
 
 def _compact(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:

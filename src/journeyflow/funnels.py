@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_sorted, is_cached, small_int, sort_order, time_ns, value_codes
+from ._encode import (
+    factorize_sorted,
+    is_cached,
+    present_codes,
+    small_int,
+    sort_order,
+    time_ns,
+    value_codes,
+)
 from ._validation import check_duration, check_frame, check_option, describe
 from .exceptions import DataError, InputTypeError, OptionError, SchemaError
 from .phases import PhaseModel, get_model
@@ -188,6 +196,13 @@ def _chains(
         chain[alive, j] = prev
         reached[alive] = j + 1
     return anchors, reached, chain
+
+
+def _value_masks(values: pd.Series, wanted: list[Any]) -> list[np.ndarray]:
+    """One boolean mask per wanted value: a lookup per distinct value, then a gather."""
+    codes, uniques = value_codes(values)
+    return [np.array([u is not None and not pd.isna(u) and u == w for u in uniques], dtype=bool)[codes]
+            for w in wanted]
 
 
 def _packed_steps(masks: list[np.ndarray], order: np.ndarray) -> np.ndarray:
@@ -511,8 +526,7 @@ def phase_funnel(
             f"The events' phase column has phases {list(phase.cat.categories)}, not those of model "
             f"{m.name!r}; run jf.assign_phases(events, model={m.name!r}) first."
         )
-    text = phase.astype(object)
-    masks = [(text == p).to_numpy(dtype=bool) for p in m.phases]
+    masks = _value_masks(phase, list(m.phases))
     span = check_duration("window", window, allow_none=True)
     s = _sorted_events(frame, names)
     first_present = [i for i, mk in enumerate(masks) if mk.any()]
@@ -594,8 +608,7 @@ def _funnel_state(
         name = "step"
     else:
         m = get_model(model or "aacra")
-        text = events["phase"].astype(object)
-        masks, labels, name = [(text == p).to_numpy(dtype=bool) for p in m.phases], list(m.phases), "phase"
+        masks, labels, name = _value_masks(events["phase"], list(m.phases)), list(m.phases), "phase"
     s = _sorted_events(events, names)
     anchors, reached, _ = _chains(s, masks, window_ns, mode)
     furthest = np.zeros(s.n_users, dtype=np.int64)
@@ -776,7 +789,7 @@ def _priority_counts(
     converted_user = np.zeros(n_users, dtype=bool)
     converted_user[users[events[names["event"]].isin(wanted).to_numpy(dtype=bool)]] = True
     tp = events["touchpoint"]
-    tp_codes, tps = pd.factorize(tp.astype(object).where(tp.notna(), "(none)"), sort=True)
+    tp_codes, tps = present_codes(tp, missing="(none)")
     n_tp = len(tps)
     met = np.zeros((n_users, n_tp), dtype=bool)  # who met which touchpoint: O(events), no sort
     met[users, tp_codes] = True

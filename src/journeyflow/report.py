@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import _html
+from ._encode import factorize_sorted, ordered_codes, present_codes
 from ._progress import NullProgress, Progress, StageRecord, StageTimer
 from ._version import __version__
 from .config import ReportConfig, check_relative_path
@@ -624,7 +625,7 @@ def _funnel_steps(run: _Run, present: set[str] | None = None) -> list[str] | Non
     cfg = run.config
     if present is None:
         assert run.events is not None
-        present = set(pd.unique(run.events["event"].astype(str)))
+        present = {str(v) for v in present_codes(run.events["event"])[1]}
     if cfg.funnel.steps is not None:
         missing = [s for s in cfg.funnel.steps if s not in present]
         if missing:
@@ -842,10 +843,14 @@ def _event_counts(run: _Run) -> dict[str, Any]:
     cfg = run.config
     conv_mask = ev["event"].isin(list(cfg.conversion.events)).to_numpy(dtype=bool)
     value_col = cfg.conversion.value
+    sessions = None
+    if "session_id" in ev.columns:
+        sid = ordered_codes(ev["session_id"])
+        sessions = int(np.count_nonzero(np.bincount(sid))) if len(sid) else 0
     return {
         "events_used": len(ev),
-        "users": int(ev["user_id"].nunique()),
-        "sessions": int(ev["session_id"].nunique()) if "session_id" in ev.columns else None,
+        "users": len(factorize_sorted(ev["user_id"])[1]),  # encoded once already by sessionize
+        "sessions": sessions,
         "conversion_events": int(conv_mask.sum()),
         "conversion_value_events": (
             float(pd.to_numeric(ev[value_col], errors="coerce").to_numpy()[conv_mask].sum())
