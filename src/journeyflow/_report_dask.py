@@ -43,9 +43,9 @@ from .sessions import sessions as _sessions
 
 __all__ = ["STAGES", "client"]
 
-#: Target partition size on disk: a few hundred MB in memory, so workers with a few GB
+#: Target partition size on disk (about 1M events, a few hundred MB in memory), so workers with a few GB
 #: can read, validate and shuffle several partitions at once.
-_BLOCKSIZE = "64MiB"
+_BLOCKSIZE = "16MiB"
 
 
 @contextlib.contextmanager

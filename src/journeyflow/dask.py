@@ -69,7 +69,7 @@ def read_events(
     *,
     timestamp_unit: str | None = None,
     timezone: str | None = None,
-    blocksize: str | int | None = "64MB",
+    blocksize: str | int | None = "16MB",
 ) -> dd.DataFrame:
     """Read Parquet (files, globs, folders) or CSV into a validated Dask DataFrame.
 
@@ -89,7 +89,7 @@ def read_events(
     if text.endswith((".csv", ".csv.gz")):
         raw = dd.read_csv(text, blocksize=None if text.endswith(".gz") else blocksize)
     else:
-        raw = dd.read_parquet(text, blocksize=blocksize)  # partitions of about blocksize: workers stay small
+        raw = dd.read_parquet(text, blocksize=blocksize)  # about 1M events a partition: workers stay small
     kwargs: dict[str, Any] = {"timestamp_unit": timestamp_unit, "timezone": timezone}
     sample = raw.head(200, npartitions=-1)
     meta = _io.validate_events(sample, columns, **kwargs).events.iloc[:0]
