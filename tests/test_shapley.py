@@ -186,3 +186,9 @@ def test_bootstrap_of_sampled_shapley_runs_and_brackets_the_estimate() -> None:
     assert table["conversions"].sum() == pytest.approx(jr.total_conversions)
     assert (table["ci_low"] <= table["conversions"] + 1e-9).mean() >= 0.9
     assert (table["ci_high"] >= table["conversions"] - 1e-9).mean() >= 0.9
+
+
+def test_conversions_without_a_touch_are_an_error_not_lost() -> None:
+    jr = jf.Journeys(np.array([0, 1], dtype=np.int64), np.array([0, 2, 2]), ["a", "b"], [1.0, 3.0], [1.0, 0.0])
+    with pytest.raises(jf.exceptions.DataError, match="3 conversions are on journeys without a touch"):
+        jf.ShapleyAttribution().fit(jr)

@@ -233,12 +233,21 @@ def _best_attempt(s: _Sorted, anchors: np.ndarray, reached: np.ndarray) -> np.nd
     if len(anchors) == 0:
         return np.zeros(0, dtype=np.int64)
     user = s.user[anchors]
-    # sort attempts by (user, -reached, anchor position)
-    order = np.lexsort((anchors, -reached, user))
-    u = user[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = u[1:] != u[:-1]
-    return np.asarray(order[first], dtype=np.int64)
+    if not bool((anchors[1:] > anchors[:-1]).all()):  # anchors not in sorted order: sort attempts
+        order = np.lexsort((anchors, -reached, user))  # by (user, -reached, anchor position)
+        u = user[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = u[1:] != u[:-1]
+        return np.asarray(order[first], dtype=np.int64)
+    # anchors ascending: each user's attempts are one run, earliest first; no sort needed
+    new = np.ones(len(user), dtype=bool)
+    new[1:] = user[1:] != user[:-1]
+    run = np.cumsum(new) - 1
+    best = np.maximum.reduceat(reached, np.flatnonzero(new))
+    cand = np.flatnonzero(reached == best[run])
+    keep = np.ones(len(cand), dtype=bool)
+    keep[1:] = run[cand[1:]] != run[cand[:-1]]
+    return np.asarray(cand[keep], dtype=np.int64)
 
 
 def _per_user(

@@ -127,6 +127,12 @@ class ShapleyAttribution(AttributionModel):
         """The coalitions of ``jr`` and how each is computed (raises for method="exact"
         when a coalition has more than ``max_channels`` channels)."""
         game = CoalitionGame(jr, self.max_channels, self.method, self.n_permutations, self.seed)
+        lost = float(jr.conversions[game.empty[game.path_coal]].sum()) if game.n_coalitions else 0.0
+        if lost > 0:
+            raise DataError(
+                f"{lost:,.0f} conversions are on journeys without a touch: no channel can get their credit. "
+                "Build the journeys with drop_empty=True (the default) or missing='label'."
+            )
         if self.method == "exact" and game.largest > self.max_channels:
             raise DataError(
                 f"Exact Shapley attribution of a journey with {game.largest} distinct channels needs "
