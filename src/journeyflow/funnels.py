@@ -212,8 +212,8 @@ def _packed_steps(masks: list[np.ndarray], order: np.ndarray) -> np.ndarray:
         raise OptionError(f"A funnel has at most 62 steps; got {len(masks)}.")
     width = small_int(1 << len(masks)) if len(masks) < 31 else np.int64
     bits = np.zeros(len(masks[0]) if masks else 0, dtype=width)
-    for j, m in enumerate(masks):  # a loop over steps
-        bits[m] |= 1 << j
+    for j, m in enumerate(masks):  # a loop over steps; whole-array shifts, no masked writes
+        bits |= np.left_shift(np.asarray(m, dtype=bool).view(np.uint8), j, dtype=width)
     return np.asarray(bits[order])
 
 
