@@ -63,7 +63,11 @@ class ShapleyAttribution(AttributionModel):
     estimated by the permutation estimator:
     the average, over ``n_permutations`` random orders of S's channels, of each
     channel's marginal contribution ``v(before ∪ {c}) − v(before)``. Every order's
-    contributions sum to v(S), so the estimate is efficient in each sample.
+    contributions sum to v(S), so the estimate is efficient in each sample. The
+    estimate is unbiased before clipping; where a channel's exact value in a
+    coalition is near 0, clipping the noisy estimate at 0 biases its credit up
+    slightly, which ``sampling_se_`` does not show: raise ``n_permutations`` (the
+    bias shrinks with the noise) or ``max_channels``.
 
     Parameters
     ----------
