@@ -242,7 +242,7 @@ def test_sessions_table_matches_groupby():
         np.sort(rng.integers(0, 2000, n)).tolist(),
         page=rng.choice(["/", "/blog", "/cart"], n),
         utm_source=rng.choice(["g", None], n),
-        revenue=rng.choice([0.0, 10.0], n),
+        revenue=rng.choice([np.nan, 0.0, 10.0, 2.5], n),
     )
     ev["event"] = rng.choice(["view", "purchase"], n)
     ev = ev.sample(frac=1, random_state=1)
@@ -254,7 +254,8 @@ def test_sessions_table_matches_groupby():
     assert ss["start"].tolist() == g["timestamp"].min().tolist()
     assert ss["end"].tolist() == g["timestamp"].max().tolist()
     assert ss["landing_page"].tolist() == g["page"].first().tolist()
-    assert np.allclose(ss["revenue"], g["revenue"].sum())
+    assert np.allclose(ss["revenue"], g["revenue"].sum())  # NaN counts as 0
     assert ss["converted"].tolist() == g["event"].apply(lambda e: (e == "purchase").any()).tolist()
+    assert ss["n_conversions"].tolist() == g["event"].apply(lambda e: int((e == "purchase").sum())).tolist()
     assert ss["n_events"].sum() == len(ev)
     assert (ss["duration"] == ss["end"] - ss["start"]).all()

@@ -327,13 +327,20 @@ def sessions(
     for col in ("utm_source", "utm_medium", "utm_campaign", "referrer", "channel"):
         if col in names:
             out[col] = events[names[col]].iloc[first].reset_index(drop=True)
+    # per-session sums over the few rows that carry something: bincounts, no gather
+    code = sid.astype(np.int64) - int(sid.min())
+    table_codes = s_sorted[starts].astype(np.int64) - int(sid.min())
+    span = int(code.max()) + 1
     if "revenue" in names:
-        rev = pd.to_numeric(events[names["revenue"]], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        out["revenue"] = np.add.reduceat(np.nan_to_num(rev[order]), starts)
+        col = events[names["revenue"]]
+        rev = (col if col.dtype.kind == "f" else pd.to_numeric(col, errors="coerce")).to_numpy(
+            dtype=np.float64, na_value=np.nan)
+        has = np.flatnonzero(~np.isnan(rev))
+        out["revenue"] = np.bincount(code[has], weights=rev[has], minlength=span)[table_codes]
     if conversion is not None:
         targets = [conversion] if isinstance(conversion, str) else list(conversion)
-        is_conv = events[names["event"]].isin(targets).to_numpy()[order]
-        n_conv = np.add.reduceat(is_conv.astype(np.int64), starts)
+        is_conv = np.flatnonzero(events[names["event"]].isin(targets).to_numpy(dtype=bool))
+        n_conv = np.bincount(code[is_conv], minlength=span)[table_codes].astype(np.int64)
         out["n_conversions"] = n_conv
         out["converted"] = n_conv > 0
     return out
