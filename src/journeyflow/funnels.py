@@ -92,29 +92,65 @@ def _sorted_events(
     return _Sorted(order, u, t, tie_start, user_labels, n_users)
 
 
+#: Ordered funnels follow the attempts still going with binary searches once fewer
+#: than 1/_SEARCH_BELOW of the step events are attempts, else with one table per step.
+_SEARCH_BELOW = 16
+
+
+class _Steps:
+    """The steps' events as one bit field per event (input order; bit j: a step-j
+    event), built with one lookup per distinct event name and one gather. Behaves like
+    the list of per-step boolean masks where a list is needed (len, index, slice)."""
+
+    def __init__(self, bits: np.ndarray, k: int) -> None:
+        self.bits, self.k = bits, k
+
+    def __len__(self) -> int:
+        return self.k
+
+    def __getitem__(self, item: int | slice) -> Any:
+        if isinstance(item, slice):
+            start, stop, step = item.indices(self.k)
+            if step != 1:
+                raise IndexError("steps slice with a step")
+            return _Steps((self.bits >> start) & ((1 << max(stop - start, 0)) - 1), max(stop - start, 0))
+        if not -self.k <= item < self.k:
+            raise IndexError(item)
+        return (self.bits >> (item % self.k)) & 1 == 1
+
+    def __iter__(self) -> Any:
+        return (self[j] for j in range(self.k))
+
+
 def _step_masks(
     events: pd.DataFrame, names: Mapping[str, str], steps: Sequence[Step], *, strict: bool = True
-) -> tuple[list[np.ndarray], list[str]]:
-    """One boolean mask (input order) and one label per step; ``strict``: a step that never
-    occurs is an error (off for a partition of a larger log)."""
+) -> tuple[_Steps, list[str]]:
+    """The steps' events (see :class:`_Steps`) and one label per step; ``strict``: a step
+    that never occurs is an error (off for a partition of a larger log)."""
     if isinstance(steps, str) or not isinstance(steps, Sequence) or len(steps) < 1:
         raise InputTypeError(f"steps must be a list of at least one step (event names); got {describe(steps)}.")
+    if len(steps) > 62:
+        raise OptionError(f"A funnel has at most 62 steps; got {len(steps)}.")
     event = events[names["event"]]
-    masks, labels = [], []
+    width = small_int(1 << len(steps)) if len(steps) < 31 else np.int64
+    bits = np.zeros(len(events), dtype=width)
+    table: np.ndarray | None = None  # per distinct event name: the bits of the steps it is in
+    labels = []
     present = None
     event_codes: np.ndarray | None = None  # events factorised once, on first need
     event_names: pd.Index | None = None
     for i, step in enumerate(steps):
+        mask = None
         if isinstance(step, str) and step in events.columns and pd.api.types.is_bool_dtype(events[step].dtype):
-            masks.append(events[step].to_numpy(dtype=bool, na_value=False))
+            mask = events[step].to_numpy(dtype=bool, na_value=False)
             labels.append(step)
-            continue
-        if isinstance(step, (np.ndarray, pd.Series)) and np.asarray(step).dtype == bool:
-            arr = np.asarray(step, dtype=bool)
-            if len(arr) != len(events):
-                raise InputTypeError(f"Step {i}: a boolean mask needs one value per event ({len(events)}); got {len(arr)}.")
-            masks.append(arr)
+        elif isinstance(step, (np.ndarray, pd.Series)) and np.asarray(step).dtype == bool:
+            mask = np.asarray(step, dtype=bool)
+            if len(mask) != len(events):
+                raise InputTypeError(f"Step {i}: a boolean mask needs one value per event ({len(events)}); got {len(mask)}.")
             labels.append(f"step {i + 1}")
+        if mask is not None:  # whole-array shifts, no masked writes
+            bits |= np.left_shift(mask.view(np.uint8), i, dtype=width)
             continue
         wanted = [step] if isinstance(step, str) else list(step) if isinstance(step, (list, tuple)) else None
         if not wanted or not all(isinstance(w, str) for w in wanted):
@@ -124,22 +160,26 @@ def _step_masks(
         if event_codes is None:
             event_codes, uniques = value_codes(event)
             event_names = pd.Index(uniques, dtype=object)
-        assert event_names is not None
-        m = np.asarray(event_names.isin(wanted))[event_codes]  # a lookup per distinct event name
-        if strict and not m.any():
+            occurs = np.bincount(event_codes, minlength=len(uniques)) > 0
+            table = np.zeros(len(uniques), dtype=width)
+        assert event_names is not None and table is not None
+        hit = np.asarray(event_names.isin(wanted), dtype=bool)
+        if strict and not (hit & occurs).any():
             if present is None:
                 present = sorted(map(str, pd.unique(event.astype(str))))
             raise DataError(
                 f"Step {i + 1} ({' | '.join(wanted)}) never occurs in column {names['event']!r}. "
                 f"Events present include: {present[:15]}."
             )
-        masks.append(m)
+        table |= np.left_shift(hit.view(np.uint8), i, dtype=width)
         labels.append(" | ".join(wanted))
-    return masks, labels
+    if table is not None and event_codes is not None:
+        bits |= table[event_codes]  # one gather for every step named by events
+    return _Steps(bits, len(steps)), labels
 
 
 def _chains(
-    s: _Sorted, masks: list[np.ndarray], window_ns: int | None, mode: str, exclude: np.ndarray | None = None
+    s: _Sorted, masks: _Steps | list[np.ndarray], window_ns: int | None, mode: str, exclude: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per attempt: sorted position of its anchor, furthest step reached (1-based) and
     the sorted positions of the chain's events (-1 where not reached), shape (attempts, k).
@@ -181,10 +221,17 @@ def _chains(
             cand = prev + 1
             safe = np.minimum(cand, n - 1)
             valid = (cand < n) & ((packed[safe] >> j) & 1 == 1) & (s.user[safe] == s.user[prev])
-        else:
-            nxt = _next_of(packed, j)
-            cand = nxt[s.tie_start[prev]]
-            cand = np.where(cand == prev, nxt[prev + 1], cand)  # one event cannot serve two steps
+        else:  # the next step-j event at or after the previous step's time
+            # few attempts left: binary searches over the step's events beat a pass over all
+            search = len(alive) * _SEARCH_BELOW < n
+            table = np.r_[np.flatnonzero((packed >> j) & 1 == 1), n] if search else _next_of(packed, j)
+            cand = _first_from(table, s.tie_start[prev], search)
+            earlier = chain[alive, :j]
+            for _ in range(j):  # an event already in the chain (tied in time) cannot serve again
+                used = (cand[:, None] == earlier).any(axis=1)
+                if not used.any():
+                    break
+                cand = np.where(used, _first_from(table, np.minimum(cand + 1, n), search), cand)
             safe = np.minimum(cand, n - 1)
             valid = (cand < n) & (s.user[safe] == s.user[prev]) & (s.time[safe] >= s.time[prev])
         valid &= (s.time[safe] - t0[alive]) <= win
@@ -205,9 +252,17 @@ def _value_masks(values: pd.Series, wanted: list[Any]) -> list[np.ndarray]:
             for w in wanted]
 
 
-def _packed_steps(masks: list[np.ndarray], order: np.ndarray) -> np.ndarray:
+def _first_from(table: np.ndarray, pos: np.ndarray, search: bool) -> np.ndarray:
+    """First step event at or after each position: ``table`` holds the step's event
+    positions (and n) when ``search``, else the next-event table of :func:`_next_of`."""
+    return np.asarray(table[np.searchsorted(table, pos)] if search else table[pos])
+
+
+def _packed_steps(masks: _Steps | list[np.ndarray], order: np.ndarray) -> np.ndarray:
     """The steps' masks (input order) packed into one bit field per sorted event (bit
     j: a step-j event), so the rows are gathered once (steps may share events)."""
+    if isinstance(masks, _Steps):
+        return np.asarray(masks.bits[order])
     if len(masks) > 62:
         raise OptionError(f"A funnel has at most 62 steps; got {len(masks)}.")
     width = small_int(1 << len(masks)) if len(masks) < 31 else np.int64
@@ -467,18 +522,25 @@ def _funnel_per_user(
         wanted = [exclude] if isinstance(exclude, str) else list(exclude)
         excl = events[names["event"]].isin(wanted).to_numpy(dtype=bool)
     events = events[list(dict.fromkeys([names["user_id"], names["timestamp"], *by_list]))]
-    s = _sorted_events(events, names, _step_rows([*masks] if excl is None else [*masks, excl], mode), labels=False)
+    if mode == "unordered" and bool(((masks.bits & (masks.bits - 1)) != 0).any()):
+        raise OptionError(
+            "In an unordered funnel every event can stand for one step only, but some events match "
+            "several steps (a repeated or overlapping step). Use distinct steps, or mode='ordered'."
+        )
+    s = _sorted_events(events, names, _step_rows(masks, mode, excl), labels=False)
     anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
     return _per_user(s, events, anchors, reached, chain, len(labels), by_list), labels, by_list
 
 
-def _step_rows(masks: list[np.ndarray], mode: str) -> np.ndarray | None:
+def _step_rows(steps: _Steps, mode: str, exclude: np.ndarray | None = None) -> np.ndarray | None:
     """Ordered and unordered funnels only look at step (and excluded) events: the
     positions of those, to sort only them; None for all rows (strict funnels need
     every event to see what lies between)."""
-    if mode == "strict" or not masks:
+    if mode == "strict" or len(steps) == 0:
         return None
-    keep = np.logical_or.reduce(masks)
+    keep = steps.bits != 0
+    if exclude is not None:
+        keep |= exclude
     return None if keep.all() else np.flatnonzero(keep)
 
 
@@ -612,6 +674,7 @@ def _funnel_state(
     strict: bool = True,
 ) -> tuple[_Sorted, np.ndarray, np.ndarray, list[str], str]:
     """Per user (code order): furthest step reached (0 = never started)."""
+    masks: _Steps | list[np.ndarray]
     if steps is not None:
         masks, labels = _step_masks(events, names, steps, strict=strict)
         name = "step"
