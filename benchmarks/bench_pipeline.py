@@ -115,13 +115,21 @@ def main() -> None:
         rows.append({"events": label, "task": "touchpoints + phases + journeys", "implementation": "journeyflow",
                      "median s": t_down, "ratio": t_down / t_ses, "peak B/event": f"{peak_down / n:.0f}",
                      "note": f"Journeys {jr_bytes:.1f} B/touch"})
-        t_jf, fn = timed(lambda ev=ev: jf.funnel(ev, STEPS, window=WINDOW), args.repeat)
+        # the three engines interleaved, run by run, so that load on the machine hits them alike
+        runs: dict[str, list[float]] = {"journeyflow": [], "duckdb": [], "polars": []}
+        fn = dk = pl_counts = None
+        for _ in range(args.repeat):
+            t, fn = timed(lambda ev=ev: jf.funnel(ev, STEPS, window=WINDOW), 1)
+            runs["journeyflow"].append(t)
+            t, dk = timed(lambda ev=ev: duckdb_funnel(ev), 1)
+            runs["duckdb"].append(t)
+            t, pl_counts = timed(lambda ev=ev: polars_funnel(ev), 1)
+            runs["polars"].append(t)
+        t_jf, t_dk, t_pl = (statistics.median(runs[k]) for k in ("journeyflow", "duckdb", "polars"))
         _encode._cache.clear()
         with PeakRSS() as mem:
             jf.funnel(ev, STEPS, window=WINDOW)
         peak_funnel = mem.peak_above
-        t_dk, dk = timed(lambda ev=ev: duckdb_funnel(ev), args.repeat)
-        t_pl, pl_counts = timed(lambda ev=ev: polars_funnel(ev), args.repeat)
         assert fn["users"].tolist() == dk == pl_counts, (fn["users"].tolist(), dk, pl_counts)
         ref = min(t_dk, t_pl)
         for impl, t in (("journeyflow", t_jf), ("duckdb", t_dk), ("polars", t_pl)):
