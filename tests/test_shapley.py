@@ -192,3 +192,20 @@ def test_conversions_without_a_touch_are_an_error_not_lost() -> None:
     jr = jf.Journeys(np.array([0, 1], dtype=np.int64), np.array([0, 2, 2]), ["a", "b"], [1.0, 3.0], [1.0, 0.0])
     with pytest.raises(jf.exceptions.DataError, match="3 conversions are on journeys without a touch"):
         jf.ShapleyAttribution().fit(jr)
+
+
+def test_sampling_standard_error_is_calibrated() -> None:
+    """Over many seeds, (estimate - exact) / SE behaves like a t variable with 9 degrees of
+    freedom (10 batches): mean square near 9/7. A standard error off by 2x would give 1/4 or 4x."""
+    rows = [("a > b", 30, 70), ("a", 10, 90), ("b", 20, 80), ("a > b > c", 40, 60), ("c", 5, 95),
+            ("b > c", 25, 75), ("a > c", 20, 80)]
+    jr = _journeys(rows)
+    exact = jf.ShapleyAttribution().fit(jr).attribution_["conversions"].to_numpy()
+    z2 = []
+    for seed in range(120):  # a loop over seeds: the check is about the estimator's spread
+        m = jf.ShapleyAttribution(method="permutation", n_permutations=200, seed=seed).fit(jr)
+        est, se = m.attribution_["conversions"].to_numpy(), m.sampling_se_["conversions_se"].to_numpy()
+        ok = se > 0
+        z2.extend(((est[ok] - exact[ok]) / se[ok]) ** 2)
+    assert len(z2) >= 120
+    assert 0.6 <= float(np.mean(z2)) <= 2.5
