@@ -100,12 +100,12 @@ def _cached(key_obj: Any, compute: Any, tag: str = "sorted") -> Any:
     """``compute()`` -> (codes, extra), memoised on the identity of the immutable
     ``key_obj`` and ``tag`` (a few entries; dropped when ``key_obj`` is freed)."""
     key = (id(key_obj), tag)
-    with _cache_lock:
-        hit = _cache.get(key)
-    if hit is not None and hit[0]() is key_obj:
-        return hit[1], hit[2]
+    hit = _lookup(key_obj, tag)
+    if hit is not None:
+        return hit
     codes, uniques = compute()
     codes.flags.writeable = False  # shared between callers: nobody may change it
+
     def forget(_ref: Any, key: tuple[int, str] = key) -> None:
         _cache.pop(key, None)
 
@@ -117,13 +117,17 @@ def _cached(key_obj: Any, compute: Any, tag: str = "sorted") -> Any:
     return codes, uniques
 
 
+def _lookup(key_obj: Any, tag: str) -> tuple[np.ndarray, Any] | None:
+    """The cached result for ``key_obj`` (the same live object) and ``tag``, else None."""
+    with _cache_lock:
+        hit = _cache.get((id(key_obj), tag))
+    return (hit[1], hit[2]) if hit is not None and hit[0]() is key_obj else None
+
+
 def is_cached(values: pd.Series) -> bool:
     """Whether :func:`factorize_sorted` would serve ``values`` from the cache."""
     arrow = _arrow_strings(values) if not isinstance(values.dtype, pd.CategoricalDtype) else None
-    if arrow is None:
-        return False
-    hit = _cache.get((id(arrow), "sorted"))
-    return hit is not None and hit[0]() is arrow
+    return arrow is not None and _lookup(arrow, "sorted") is not None
 
 
 def _factorize_arrow_sorted(arrow: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
@@ -397,8 +401,9 @@ def sort_order(codes: np.ndarray, times: np.ndarray | None = None) -> np.ndarray
     n = len(codes)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    if _is_sorted(codes[:4096], None if times is None else times[:4096]) and _is_sorted(codes, times):  # e.g. a log kept in (user, time) order: nothing to do
-        return np.arange(n, dtype=np.int64)
+    head = slice(0, 4096)  # a cheap look first: most unsorted logs show it at once
+    if _is_sorted(codes[head], None if times is None else times[head]) and _is_sorted(codes, times):
+        return np.arange(n, dtype=np.int64)  # e.g. a log kept in (user, time) order: nothing to do
     n_codes = int(codes.max()) + 1
     by_time = None if times is None else time_argsort(times)
     if by_time is None:

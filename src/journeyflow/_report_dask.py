@@ -30,7 +30,7 @@ from typing import Any
 
 import dask.dataframe as dd
 import pandas as pd
-from dask.base import compute
+from dask.base import compute, persist
 from dask.delayed import delayed
 
 from . import dask as jfd
@@ -131,7 +131,7 @@ def _stage_read(run: _report._Run) -> str | None:
     for frame, by_position, file_label in frames:
         results = [delayed(_validate_part)(d, kwargs) for d in frame.to_delayed()]
         try:
-            results = list(_persist(results))
+            results = list(persist(*results))
             small = compute(*[delayed(lambda r: (r[1], r[2], r[0].iloc[:0]))(r) for r in results])
         except JourneyflowError as exc:
             raise type(exc)(f"{label}: {exc}") from None
@@ -167,12 +167,6 @@ def _ev(run: _report._Run) -> Any:
     """The run's events: a Dask DataFrame from the read stage on."""
     assert run.events is not None
     return run.events
-
-
-def _persist(items: list[Any]) -> Any:
-    from dask.base import persist
-
-    return persist(*items)
 
 
 # ---------------------------------------------------------------------------

@@ -129,10 +129,8 @@ def _step_masks(
     that never occurs is an error (off for a partition of a larger log)."""
     if isinstance(steps, str) or not isinstance(steps, Sequence) or len(steps) < 1:
         raise InputTypeError(f"steps must be a list of at least one step (event names); got {describe(steps)}.")
-    if len(steps) > 62:
-        raise OptionError(f"A funnel has at most 62 steps; got {len(steps)}.")
+    width = _bit_width(len(steps))
     event = events[names["event"]]
-    width = small_int(1 << len(steps)) if len(steps) < 31 else np.int64
     bits = np.zeros(len(events), dtype=width)
     table: np.ndarray | None = None  # per distinct event name: the bits of the steps it is in
     labels = []
@@ -179,7 +177,7 @@ def _step_masks(
 
 
 def _chains(
-    s: _Sorted, masks: _Steps | list[np.ndarray], window_ns: int | None, mode: str, exclude: np.ndarray | None = None
+    s: _Sorted, masks: _Steps, window_ns: int | None, mode: str, exclude: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per attempt: sorted position of its anchor, furthest step reached (1-based) and
     the sorted positions of the chain's events (-1 where not reached), shape (attempts, k).
@@ -191,7 +189,7 @@ def _chains(
     k = len(masks)
     n = len(s.order)
     excl = None if exclude is None else np.flatnonzero(exclude[s.order])
-    packed = _packed_steps(masks, s.order)  # bit j set: the sorted event is a step-j event
+    packed = np.asarray(masks.bits[s.order])  # bit j set: the sorted event is a step-j event
     win = _NONE if window_ns is None else window_ns
     if mode == "unordered":
         anchors = np.flatnonzero(packed)
@@ -245,31 +243,29 @@ def _chains(
     return anchors, reached, chain
 
 
-def _value_masks(values: pd.Series, wanted: list[Any]) -> list[np.ndarray]:
-    """One boolean mask per wanted value: a lookup per distinct value, then a gather."""
+def _bit_width(k: int) -> type[np.signedinteger[Any]]:
+    """The integer type of a bit field with one bit per step."""
+    if k > 62:
+        raise OptionError(f"A funnel has at most 62 steps; got {k}.")
+    return small_int(1 << k) if k < 31 else np.int64
+
+
+def _value_masks(values: pd.Series, wanted: list[Any]) -> _Steps:
+    """Steps that are values of a column (e.g. phases): a bit per wanted value, looked
+    up once per distinct value, then one gather."""
     codes, uniques = value_codes(values)
-    return [np.array([u is not None and not pd.isna(u) and u == w for u in uniques], dtype=bool)[codes]
-            for w in wanted]
+    width = _bit_width(len(wanted))
+    table = np.zeros(len(uniques), dtype=width)
+    for j, w in enumerate(wanted):  # a loop over steps, on the distinct values only
+        hit = np.array([u is not None and not pd.isna(u) and u == w for u in uniques], dtype=bool)
+        table |= np.left_shift(hit.view(np.uint8), j, dtype=width)
+    return _Steps(table[codes], len(wanted))
 
 
 def _first_from(table: np.ndarray, pos: np.ndarray, search: bool) -> np.ndarray:
     """First step event at or after each position: ``table`` holds the step's event
     positions (and n) when ``search``, else the next-event table of :func:`_next_of`."""
     return np.asarray(table[np.searchsorted(table, pos)] if search else table[pos])
-
-
-def _packed_steps(masks: _Steps | list[np.ndarray], order: np.ndarray) -> np.ndarray:
-    """The steps' masks (input order) packed into one bit field per sorted event (bit
-    j: a step-j event), so the rows are gathered once (steps may share events)."""
-    if isinstance(masks, _Steps):
-        return np.asarray(masks.bits[order])
-    if len(masks) > 62:
-        raise OptionError(f"A funnel has at most 62 steps; got {len(masks)}.")
-    width = small_int(1 << len(masks)) if len(masks) < 31 else np.int64
-    bits = np.zeros(len(masks[0]) if masks else 0, dtype=width)
-    for j, m in enumerate(masks):  # a loop over steps; whole-array shifts, no masked writes
-        bits |= np.left_shift(np.asarray(m, dtype=bool).view(np.uint8), j, dtype=width)
-    return np.asarray(bits[order])
 
 
 def _next_of(packed: np.ndarray, j: int) -> np.ndarray:
@@ -674,7 +670,6 @@ def _funnel_state(
     strict: bool = True,
 ) -> tuple[_Sorted, np.ndarray, np.ndarray, list[str], str]:
     """Per user (code order): furthest step reached (0 = never started)."""
-    masks: _Steps | list[np.ndarray]
     if steps is not None:
         masks, labels = _step_masks(events, names, steps, strict=strict)
         name = "step"
