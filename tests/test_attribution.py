@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 from fractions import Fraction
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -70,6 +73,26 @@ def test_heuristics_by_hand() -> None:
     assert got["position_based"] == pytest.approx({"a": 1.2 + 1, "b": 0.6 + 1, "c": 1.2 + 1})
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.integers(0, 3), max_size=6), st.integers(0, 3), st.integers(0, 3)),
+                min_size=1, max_size=15),
+       st.floats(0, 0.5), st.floats(0, 0.5))
+def test_heuristics_per_path_equal_the_touch_weights(rows: list[tuple[list[int], int, int]], f: float,
+                                                     la: float) -> None:
+    """The per-path shortcuts of the heuristics equal crediting every touch by its weight."""
+    from journeyflow.attribution.models import _TouchWeights
+
+    rows = [(p, c if p else 0, n) for p, c, n in rows]  # a converting journey needs a touch
+    lengths = [len(p) for p, _, _ in rows]
+    jr = jf.Journeys(np.array([t for p, _, _ in rows for t in p], dtype=np.int64), np.r_[0, np.cumsum(lengths)], ["a", "b", "c", "d"],
+                     [c for _, c, _ in rows], [n for _, _, n in rows], [2.5 * c for _, c, _ in rows])
+    for model in (jf.FirstTouch(), jf.LastTouch(), jf.Linear(), jf.PositionBased(first=f, last=la)):
+        fast = model._credit(jr)
+        slow = _TouchWeights._split(model, jr) if jr.n_touches else (np.zeros(4), np.zeros(4))
+        np.testing.assert_allclose(fast[0], slow[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(fast[1], slow[1], rtol=1e-12, atol=1e-12)
+
+
 def test_time_decay_by_hand() -> None:
     day = 86_400 * 10**9
     jr = jf.Journeys([0, 1, 0], [0, 3], ["a", "b"], [2.0], times=[0, 7 * day, 14 * day],
@@ -100,6 +123,39 @@ def test_markov_by_hand_fractions() -> None:
     assert "MarkovAttribution(order=1) fitted on 3 journeys, 2 channels, 2 conversions" in repr(mm)
 
 
+@contextlib.contextmanager
+def _markov_solver(solver: str) -> Iterator[None]:
+    """Force one of the chain's three solvers: batched dense (small chains), iterative,
+    or a sparse solve per channel (the iterative solver's fallback)."""
+    from journeyflow.attribution import markov
+
+    with contextlib.ExitStack() as stack:
+        if solver != "dense":
+            stack.enter_context(mock.patch.object(markov, "DENSE_STATES", 0))
+        if solver == "sparse":
+            stack.enter_context(mock.patch.object(markov, "_absorb_iterative", lambda *a, **k: None))
+        yield
+
+
+def test_markov_solvers_agree_on_a_large_chain() -> None:
+    """Order 3 over 12 channels (about 1,900 states, past the dense limit): the
+    iterative solver equals the sparse direct solves."""
+    rng = np.random.default_rng(5)
+    names = [f"c{i}" for i in range(12)]
+    rows = [(" > ".join(rng.choice(names, rng.integers(1, 9))), int(rng.integers(0, 3)), int(rng.integers(0, 5)))
+            for _ in range(3000)]
+    jr = _paths([r for r in rows if r[1] + r[2] > 0])
+    fits = {}
+    for solver in ("iterative", "sparse"):
+        with _markov_solver(solver):
+            fits[solver] = jf.MarkovAttribution(order=3, min_transitions=1).fit(jr)
+    assert fits["iterative"].conversion_probability_ == pytest.approx(fits["sparse"].conversion_probability_,
+                                                                      rel=1e-11)
+    for col in ("removal_effect", "removal_effect_value"):
+        np.testing.assert_allclose(fits["iterative"].removal_effects_[col], fits["sparse"].removal_effects_[col],
+                                   rtol=1e-9, atol=1e-12)
+
+
 _path = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=6)
 
 
@@ -109,11 +165,13 @@ _path = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=6)
     st.lists(st.tuples(_path, st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=12)
     .filter(lambda rows: sum(r[1] for r in rows) > 0),
     st.sampled_from([1, 2, 3]),
+    st.sampled_from(["dense", "iterative", "sparse"]),
 )
-def test_markov_matches_a_dense_reference(rows: list[tuple[list[str], int, int]], k: int) -> None:
+def test_markov_matches_a_dense_reference(rows: list[tuple[list[str], int, int]], k: int, solver: str) -> None:
     rows = [r for r in rows if r[1] + r[2] > 0]
     jr = _paths([(" > ".join(p), c, n) for p, c, n in rows])
-    mm = jf.MarkovAttribution(order=k).fit(jr)
+    with _markov_solver(solver):
+        mm = jf.MarkovAttribution(order=k).fit(jr)
     ref = [(p, float(c), float(n)) for p, c, n in rows]
     p_all = _slow_markov(ref, k, None)
     assert mm.conversion_probability_ == pytest.approx(p_all, rel=1e-9, abs=1e-12)

@@ -417,25 +417,7 @@ class Journeys:
         if value is not None:
             names["value"] = value
         resolve_columns(df, names, required=list(names), what="path table")
-        arr = pa.array(df[path].astype(object).where(df[path].notna(), None), type=pa.large_string())
-        if arr.null_count:
-            bad = int(np.flatnonzero(pd.isna(df[path].to_numpy()))[0])
-            raise DataError(f"Column {path!r} has a missing path at row {bad}; drop or fill it.")
-        parts = pc.split_pattern(arr, pattern=sep)
-        flat = pc.utf8_trim_whitespace(parts.flatten())
-        empty = pc.equal(pc.utf8_length(flat), 0)
-        if pc.any(empty).as_py():
-            first_touch = int(np.flatnonzero(empty.to_numpy(zero_copy_only=False))[0])
-            list_offsets = parts.offsets.to_numpy()
-            row = int(np.searchsorted(list_offsets, first_touch, side="right") - 1)
-            raise DataError(
-                f"Column {path!r} row {row} has an empty touch: {df[path].iloc[row]!r}. "
-                f"Paths must look like 'a {sep} b'; check the separator (sep={sep!r})."
-            )
-        encoded = pc.dictionary_encode(flat).combine_chunks() if isinstance(flat, pa.ChunkedArray) else pc.dictionary_encode(flat)
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
-        channels = encoded.dictionary.to_pylist()
-        offsets = parts.offsets.to_numpy().astype(np.int64)
+        codes, offsets, channels = _parse_paths(df[path], path, sep)
         conv = _counts(df, conversions)
         nul = _counts(df, nulls) if nulls is not None else np.zeros(len(df))
         val = _numeric(df, value) if value is not None else None
@@ -509,6 +491,42 @@ class Journeys:
         if self.user_ids is not None:
             data["user_id"] = np.asarray(self.user_ids)[pidx]
         return pd.DataFrame(data)
+
+
+def _parse_paths(column: pd.Series, name: str, sep: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Touch codes, offsets and channel names of path strings, with Arrow string
+    kernels: split at ``sep``, dictionary-encode the raw touches, then trim white
+    space on the (small) dictionary and merge the entries that trim to the same name."""
+    try:
+        arr = pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise DataError(f"Column {name!r} must hold path strings such as 'a {sep} b': {err}") from None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        raise DataError(f"Column {name!r} must hold path strings such as 'a {sep} b'; got Arrow type {arr.type}.")
+    if arr.null_count:
+        bad = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(f"Column {name!r} has a missing path at row {bad}; drop or fill it.")
+    parts = pc.split_pattern(arr, pattern=sep)
+    offsets = np.asarray(parts.offsets.to_numpy(), dtype=np.int64)
+    offsets = offsets - offsets[0]
+    encoded = pc.dictionary_encode(parts.flatten())
+    raw = encoded.indices.to_numpy(zero_copy_only=False)
+    names, merged = pd.factorize(np.asarray(pc.utf8_trim_whitespace(encoded.dictionary).to_pylist(), dtype=object))
+    empty = np.flatnonzero(merged == "")
+    if len(empty):
+        bad_raw = np.flatnonzero(names == empty[0])
+        first_touch = int(np.flatnonzero(np.isin(raw, bad_raw))[0])
+        row = int(np.searchsorted(offsets, first_touch, side="right") - 1)
+        raise DataError(
+            f"Column {name!r} row {row} has an empty touch: {column.iloc[row]!r}. "
+            f"Paths must look like 'a {sep} b'; check the separator (sep={sep!r})."
+        )
+    codes = raw if len(names) == len(merged) and np.array_equal(names, np.arange(len(names))) else names[raw]
+    return codes, offsets, [str(c) for c in merged]
 
 
 def _num(x: float) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 from .._validation import describe, lookup
 from ..exceptions import InputTypeError, OptionError
 from ..journeys import Journeys
-from .bootstrap import PATH_ONLY, Bootstrap
+from .bootstrap import PATH_ONLY, Bootstrap, merged_paths
 from .markov import MarkovAttribution
 from .models import (
     AttributionModel,
@@ -107,7 +107,7 @@ def attribute(
     if isinstance(models, (str, AttributionModel)):
         models = [models]
     fitted = [_resolve(spec) for spec in models]
-    paths = journeys.distinct()[0] if any(type(m) in PATH_ONLY for m in fitted) else journeys
+    paths = merged_paths(journeys) if any(type(m) in PATH_ONLY for m in fitted) else journeys
     return attribute_parts(paths, journeys, fitted, ci=ci)
 
 
@@ -117,7 +117,7 @@ def attribute_parts(
     """:func:`attribute` from the distinct paths (for models of the paths only) and
     journeys holding at least every converting journey (for the others, e.g. time
     decay, which credits only converting journeys). The Dask engine builds both per
-    partition; :func:`attribute` passes ``journeys.distinct()`` and ``journeys``."""
+    partition; :func:`attribute` passes ``merged_paths(journeys)`` and ``journeys``."""
     if ci is not None and not isinstance(ci, Bootstrap):
         raise InputTypeError(f"ci must be a jf.Bootstrap or None; got {describe(ci)}.")
     fitted = list(models)

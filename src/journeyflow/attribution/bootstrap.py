@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from .._validation import check_fraction, check_positive_int
 from ..journeys import Journeys
-from .markov import MarkovAttribution, _edges
+from .markov import DENSE_STATES, MarkovAttribution, _membership, _windows
 from .models import (
     AttributionModel,
     FirstTouch,
@@ -48,11 +48,66 @@ from .shapley import ShapleyAttribution
 
 __all__ = ["Bootstrap"]
 
-DENSE_STATES = 150
-#: P(Poisson(1) <= k) for k = 0..19: inverse-CDF draws of Poisson(1) (one uniform and a
-#: table lookup each, 3-4x faster than numpy's generic sampler); P(k > 19) < 1e-18.
+#: P(Poisson(1) <= k) for k = 0..19; P(k > 19) < 1e-18.
 _POISSON_1_CDF = np.cumsum([np.exp(-1.0) / math.factorial(k) for k in range(20)])
+#: Poisson(1) by inverse CDF from 16 random bits: _P1_TABLE[b] is the count for every u in
+#: [b, b + 1) / 2**16, or -1 for the few buckets a CDF step falls inside, where a
+#: uniform refines u (so the draw is the inverse CDF of a uniform in double precision).
+_P1_EDGES = np.arange(1 << 16) / float(1 << 16)
+_P1_TABLE = np.searchsorted(_POISSON_1_CDF, _P1_EDGES, side="right").astype(np.float64)
+_P1_UPPER = np.searchsorted(_POISSON_1_CDF, _P1_EDGES + 1.0 / (1 << 16), side="left")  # just below the next edge
+_P1_TABLE[_P1_UPPER != _P1_TABLE] = -1.0
 CHUNK = 25
+
+
+def _poisson_1(rng: np.random.Generator, out: np.ndarray) -> None:
+    """Fill ``out`` with Poisson(1) counts (float64)."""
+    bits = np.frombuffer(rng.bytes(2 * out.size), dtype=np.uint16).reshape(out.shape)
+    np.take(_P1_TABLE, bits, out=out)
+    refine = np.flatnonzero(out.ravel() < 0)
+    if len(refine):
+        u = (bits.ravel()[refine] + rng.random(len(refine))) / float(1 << 16)
+        out.ravel()[refine] = np.searchsorted(_POISSON_1_CDF, u, side="right")
+
+
+class _Cells:
+    """The (path, outcome) cells a resample draws: the converting and the null journeys
+    of each path (cell p and n_paths + p). Cells with a count of 0 are not drawn; the
+    drawn ones are ordered with the single journeys (Poisson(1)) first."""
+
+    def __init__(self, jr: Journeys) -> None:
+        self.n_paths = jr.n_paths
+        counts = np.concatenate([jr.conversions, jr.nulls])
+        ones, other = counts == 1, (counts > 0) & (counts != 1)
+        self.index = np.concatenate([np.flatnonzero(ones), np.flatnonzero(other)])
+        self.counts = counts[self.index]
+        self.n_ones = int(ones.sum())
+        self.n_drawn = len(self.index)
+
+    def split(self, drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(conversions, nulls) per path, each (chunk, n_paths), from drawn counts (cells, chunk)."""
+        full = np.zeros((drawn.shape[1], 2 * self.n_paths))
+        full[:, self.index] = drawn.T
+        return full[:, : self.n_paths], full[:, self.n_paths :]
+
+    def matrix(self, n_rows: int, conv: _Entries, nulls: _Entries) -> sp.csr_matrix:
+        """(n_rows x drawn cells) matrix of a statistic linear in the counts, for one
+        sparse product per chunk, from entries (row, path, weight) for the conversion
+        cells and for the null cells (duplicates are summed)."""
+        at = np.full(2 * self.n_paths, -1, dtype=np.intp)
+        at[self.index] = np.arange(self.n_drawn)
+        rows, cols, weights = [], [], []
+        for (row, path, weight), shift in ((conv, 0), (nulls, self.n_paths)):
+            col = at[path + shift]
+            drawn = col >= 0
+            rows.append(row[drawn])
+            cols.append(col[drawn])
+            weights.append(weight[drawn])
+        return sp.csr_matrix((np.concatenate(weights), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(n_rows, self.n_drawn))
+
+
+_Entries = tuple[np.ndarray, np.ndarray, np.ndarray]  # row, path, weight
 
 
 @dataclass(frozen=True)
@@ -83,22 +138,31 @@ class Bootstrap:
         check_positive_int("n_resamples", self.n_resamples)
         object.__setattr__(self, "level", check_fraction("level", self.level, inclusive=False))
 
-    def _draws(self, journeys: Journeys) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(conversions, nulls) per path for chunks of resamples, shape (chunk, paths)."""
+    def _cell_draws(self, cells: _Cells) -> Iterator[np.ndarray]:
+        """Poisson counts of the drawn cells for chunks of resamples, shape (cells, chunk).
+
+        Two buffers take turns: a chunk is overwritten two chunks later, so a consumer
+        must be done with it by then (the samplers are: they return new arrays). (A
+        background thread drawing the next chunk did not pay on 2 cores: 1.1-1.5 s
+        against 1.0 s for Markov with 200 resamples of 1M journeys.)"""
         rng = np.random.default_rng(self.seed)
-        conv, nulls = journeys.conversions, journeys.nulls
-        cells = np.concatenate([conv, nulls])
-        ones = np.flatnonzero(cells == 1)  # one journey: Poisson(1), from a table
-        other = np.flatnonzero((cells > 0) & (cells != 1))  # Poisson(0) is 0: not drawn
+        n_ones, lam = cells.n_ones, cells.counts[cells.n_ones :]
+        buffers = [np.empty((cells.n_drawn, min(CHUNK, self.n_resamples))) for _ in range(2)]
         done = 0
         while done < self.n_resamples:
             size = min(CHUNK, self.n_resamples - done)
-            cells_first = np.zeros((len(cells), size))  # filled by rows (contiguous), used transposed
-            cells_first[other] = rng.poisson(cells[other][:, None], size=(len(other), size))
-            cells_first[ones] = np.searchsorted(_POISSON_1_CDF, rng.random((len(ones), size)), side="right")
-            draw = cells_first.T
-            yield draw[:, : len(conv)], draw[:, len(conv):]
+            buffers.reverse()
+            out = buffers[0] if size == buffers[0].shape[1] else np.empty((cells.n_drawn, size))
+            _poisson_1(rng, out[:n_ones])
+            out[n_ones:] = rng.poisson(lam[:, None], size=(len(lam), size))
+            yield out
             done += size
+
+    def _draws(self, journeys: Journeys) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(conversions, nulls) per path for chunks of resamples, shape (chunk, paths)."""
+        cells = _Cells(journeys)
+        for drawn in self._cell_draws(cells):
+            yield cells.split(drawn)
 
     def samples(self, model: AttributionModel, journeys: Journeys) -> np.ndarray:
         """Attributed conversions per resample and channel, shape (n_resamples, channels)."""
@@ -113,7 +177,7 @@ class Bootstrap:
         distinct paths: identical journeys are merged first (:meth:`Journeys.distinct`)
         and a path that n journeys took gets a Poisson(n) count, which is the sum of
         their Poisson(1) counts, so the resampling is the same, with far fewer draws.
-        ``paths``: ``journeys.distinct()[0]`` when the caller has it already.
+        ``paths``: :func:`merged_paths` of the journeys when the caller has it already.
         """
         out: list[np.ndarray | None] = [None] * len(models)
         by_paths = [i for i, m in enumerate(models) if type(m) in PATH_ONLY]
@@ -122,16 +186,17 @@ class Bootstrap:
         converting = journeys.conversions > 0
         if rest and all(isinstance(models[i], _TouchWeights) for i in rest) and converting.any():
             rest_jr = journeys.take(converting)  # touch weights credit conversions only: nulls never count
-        path_jr = journeys if not by_paths else paths if paths is not None else journeys.distinct()[0]
+        path_jr = journeys if not by_paths else paths if paths is not None else merged_paths(journeys)
         groups = [(by_paths, path_jr), (rest, rest_jr)]
         for members, jr in groups:
             if not members:
                 continue
-            samplers = [_sampler(models[i], jr) for i in members]
+            cells = _Cells(jr)
+            samplers = [_sampler(models[i], jr, cells) for i in members]
             parts: list[list[np.ndarray]] = [[] for _ in members]
-            for conv, nulls in self._draws(jr):
+            for drawn in self._cell_draws(cells):
                 for part, sampler in zip(parts, samplers, strict=True):
-                    part.append(sampler(conv, nulls))
+                    part.append(sampler(drawn))
             for i, part in zip(members, parts, strict=True):
                 out[i] = np.vstack(part)
         return [o for o in out if o is not None]
@@ -147,7 +212,16 @@ class Bootstrap:
         return self.bounds(self.samples(model, journeys))
 
 
-Sampler = Callable[[np.ndarray, np.ndarray], np.ndarray]
+def merged_paths(journeys: Journeys) -> Journeys:
+    """The journeys with identical paths merged (:meth:`Journeys.distinct`) when they are
+    single journeys (conversions + nulls <= 1 each, as from :func:`build_journeys`), where
+    many share a path; aggregated paths (e.g. from ``from_paths``) are taken as they are.
+    Models of the paths give the same credit either way; merging only saves work."""
+    single = journeys.n_paths > 0 and float(np.max(journeys.conversions + journeys.nulls)) <= 1
+    return journeys.distinct()[0] if single else journeys
+
+
+Sampler = Callable[[np.ndarray], np.ndarray]
 
 
 #: Models whose credit depends on the paths and their counts only (exact types: a
@@ -155,26 +229,26 @@ Sampler = Callable[[np.ndarray, np.ndarray], np.ndarray]
 PATH_ONLY = (FirstTouch, LastTouch, Linear, PositionBased, MarkovAttribution, ShapleyAttribution)
 
 
-def _sampler(model: AttributionModel, jr: Journeys) -> Sampler:
-    """A function (conversions, nulls) of a chunk of resamples -> credit (chunk, channels)."""
+def _sampler(model: AttributionModel, jr: Journeys, cells: _Cells) -> Sampler:
+    """A function of the drawn counts of a chunk of resamples (cells, chunk) -> credit (chunk, channels)."""
     if isinstance(model, MarkovAttribution):
-        markov = _markov_sampler(model.order, jr)
+        markov = _markov_sampler(model.order, jr, cells)
         if markov is not None:
             return markov
     if isinstance(model, _TouchWeights):
         # linear in the counts: resampling only changes how many journeys each path stands for
-        return _linear_sampler(model, jr)
+        return _linear_sampler(model, jr, cells)
     if isinstance(model, ShapleyAttribution):
-        return _shapley_sampler(model, jr)
-    return _refit_sampler(model, jr)
+        return _shapley_sampler(model, jr, cells)
+    run = _refit_sampler(model, jr)
+    return lambda drawn: run(*cells.split(drawn))
 
 
-def _linear_sampler(model: _TouchWeights, jr: Journeys) -> Sampler:
-    w = model._weights(jr)
-    credit = sp.csr_matrix(
-        (w, (jr.path_index, jr.touches.astype(np.int64))), shape=(jr.n_paths, len(jr.channels))
-    ).T.tocsr()
-    return lambda conv, nulls: np.asarray((credit @ conv.T).T)
+def _linear_sampler(model: _TouchWeights, jr: Journeys, cells: _Cells) -> Sampler:
+    touch = (jr.touches.astype(np.intp), jr.path_index, model._weights(jr))
+    nothing = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros(0))
+    by_cell = cells.matrix(len(jr.channels), touch, nothing)  # null journeys get no credit
+    return lambda drawn: np.asarray(by_cell @ drawn).T
 
 
 def _refit_samples(boot: Bootstrap, model: AttributionModel, jr: Journeys) -> np.ndarray:
@@ -183,8 +257,12 @@ def _refit_samples(boot: Bootstrap, model: AttributionModel, jr: Journeys) -> np
     return np.vstack([sampler(conv, nulls) for conv, nulls in boot._draws(jr)])
 
 
-def _refit_sampler(model: AttributionModel, jr: Journeys) -> Sampler:
-    per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
+def _per_value(jr: Journeys) -> np.ndarray:
+    return np.asarray(np.divide(jr.value, jr.conversions, out=np.zeros(jr.n_paths), where=jr.conversions > 0))
+
+
+def _refit_sampler(model: AttributionModel, jr: Journeys) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    per_value = _per_value(jr)
 
     def run(conv: np.ndarray, nulls: np.ndarray) -> np.ndarray:
         rows = []
@@ -213,64 +291,55 @@ def _init_params(model: AttributionModel) -> dict[str, Any]:
     return {}
 
 
-def _markov_sampler(order: int, jr: Journeys) -> Sampler | None:
-    e = _edges(jr, order)
-    s = e.n_states
-    if s > DENSE_STATES:
+def _markov_sampler(order: int, jr: Journeys, cells: _Cells) -> Sampler | None:
+    """All resamples' chains from one sparse product (transition counts are linear in
+    the path counts), then one batched dense solve per chunk for every removal."""
+    w = _windows(jr, order)
+    s = w.n_states
+    if s + 1 > DENSE_STATES:
         return None
     width = s + 3
-    cell = e.src * width + e.dst
     n_cells = (s + 1) * width
+    pidx = jr.path_index
+    pairs = np.flatnonzero(w.step)
+    ends, firsts = w.code[w.last], w.code[w.first]
+    rows = np.concatenate([w.code[pairs] * width + w.code[pairs + 1], s * width + firsts])
+    paths = np.concatenate([pidx[pairs], w.paths])
+    ones = np.ones(len(rows) + len(ends))
+    by_cell = cells.matrix(
+        n_cells,
+        (np.concatenate([rows, ends * width + s + 1]), np.concatenate([paths, w.paths]), ones),
+        (np.concatenate([rows, ends * width + s + 2]), np.concatenate([paths, w.paths]), ones),
+    )
+    member = _membership(w.keys, order, len(jr.channels))
+    keeps = np.ones((1 + member.shape[1], s + 1), dtype=bool)
+    keeps[1:, :-1] = ~member.T
+    conv_rows = cells.index < cells.n_paths
 
-    def incidence(kind: int) -> sp.csr_matrix:
-        sel = e.kind == kind
-        return sp.csr_matrix((np.ones(int(sel.sum())), (e.path[sel], cell[sel])), shape=(jr.n_paths, n_cells))
-
-    way, to_conv, to_null = incidence(0), incidence(1), incidence(2)
-    last = sp.csr_matrix((np.ones(len(e.last_path)), (e.last_path, e.last_state)), shape=(jr.n_paths, s))
-    per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
-    n_ch = len(jr.channels)
-    keeps = [np.concatenate([~e.member[:, c], [True]]) for c in range(n_ch)]
-    way_t, conv_t, null_t, last_t = way.T.tocsr(), to_conv.T.tocsr(), to_null.T.tocsr(), last.T.tocsr()
-
-    def run(conv: np.ndarray, nulls: np.ndarray) -> np.ndarray:
-        counts = np.asarray((way_t @ (conv + nulls).T).T + (conv_t @ conv.T).T + (null_t @ nulls.T).T)
-        counts = counts.reshape(len(conv), s + 1, width)
+    def run(drawn: np.ndarray) -> np.ndarray:
+        counts = np.asarray(by_cell @ drawn).T.reshape(drawn.shape[1], s + 1, width)
         rows = counts.sum(axis=2, keepdims=True)
         probs = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
         q, r = probs[:, :, : s + 1], probs[:, :, s + 1]
-        conv_end = np.asarray((last_t @ conv.T).T)
-        value_end = np.asarray((last_t @ (conv * per_value).T).T)
-        avg = np.divide(value_end, conv_end, out=np.zeros_like(conv_end), where=conv_end > 0)
-        r_value = r * np.concatenate([avg, np.zeros((len(conv), 1))], axis=1)
-        rhs = np.stack([r, r_value], axis=2)
-        p_all = _absorb_batch(q, rhs, np.ones(s + 1, dtype=bool))
-        re = np.zeros((len(conv), n_ch))
-        for c in range(n_ch):  # a loop over channels; each a batched solve over resamples
-            p_c = _absorb_batch(q, rhs, keeps[c])
-            re[:, c] = 1 - np.divide(p_c[:, 0], p_all[:, 0], out=np.ones(len(conv)), where=p_all[:, 0] > 0)
+        # every resample with every removal (a removed state's row zeroed): one batched solve
+        a = np.eye(s + 1) - q[:, None, :, :] * keeps[None, :, :, None]
+        x = np.linalg.solve(a, (r[:, None, :] * keeps[None, :, :])[..., None])[:, :, -1, 0]  # (chunk, 1 + ch)
+        p_all = x[:, :1]
+        re = 1 - np.divide(x[:, 1:], p_all, out=np.ones_like(x[:, 1:]), where=p_all > 0)
         re = np.clip(re, 0, None)
-        total = conv.sum(axis=1, keepdims=True)
+        total = drawn[conv_rows].sum(axis=0)[:, None]
         norm = re.sum(axis=1, keepdims=True)
         return np.asarray(np.divide(total * re, norm, out=np.zeros_like(re), where=norm > 0))
 
     return run
 
 
-def _absorb_batch(q: np.ndarray, rhs: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Absorption (probability, value) from start for a batch of chains, shape (batch, 2)."""
-    idx = np.flatnonzero(keep)
-    qk = q[:, idx][:, :, idx]
-    a = np.eye(len(idx))[None, :, :] - qk
-    x = np.linalg.solve(a, rhs[:, idx, :])
-    return np.asarray(x[:, -1, :])
-
-
-def _shapley_sampler(model: ShapleyAttribution, jr: Journeys) -> Sampler:
+def _shapley_sampler(model: ShapleyAttribution, jr: Journeys, cells: _Cells) -> Sampler:
     game = model.game(jr)  # coalitions and random orders once, for every resample
-    per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
+    per_value = _per_value(jr)
 
-    def run(conv: np.ndarray, nulls: np.ndarray) -> np.ndarray:
+    def run(drawn: np.ndarray) -> np.ndarray:
+        conv, nulls = cells.split(drawn)
         credit, _ = game.split(conv, nulls, conv * per_value)
         return credit
 

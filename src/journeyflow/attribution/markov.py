@@ -25,6 +25,7 @@ transition came from). The path-based models (heuristics, Shapley) give it zero.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
 
@@ -90,19 +91,15 @@ class MarkovAttribution(AttributionModel):
         return f"order={self.order}"
 
     def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        chain = _build_chain(jr, self.order)
+        chain = _Chain(_windows(jr, self.order), jr, self.order)
         self._warn_if_sparse(chain)
         n_ch = len(jr.channels)
-        p_all, v_all = _absorb(chain, np.ones(chain.n_states, dtype=bool))
+        x = chain.absorption()
+        p_all, v_all = x[0]
         if p_all <= 0:
             raise DataError("No journey converts: the Markov chain's conversion probability is 0.")
-        re = np.zeros(n_ch)
-        re_v = np.zeros(n_ch)
-        for c in range(n_ch):  # a loop over channels, each one sparse solve
-            keep = ~chain.member[:, c]
-            p_c, v_c = _absorb(chain, keep)
-            re[c] = 1 - p_c / p_all
-            re_v[c] = 1 - v_c / v_all if v_all > 0 else 0.0
+        re = 1 - x[1:, 0] / p_all
+        re_v = 1 - x[1:, 1] / v_all if v_all > 0 else np.zeros(n_ch)
         re = np.clip(re, 0, None)
         re_v = np.clip(re_v, 0, None)
         total_c, total_v = jr.total_conversions, jr.total_value
@@ -133,24 +130,72 @@ class MarkovAttribution(AttributionModel):
         return self
 
 
+#: Chains with at most this many states (start included) are solved densely, all
+#: channels' removals in one batched solve; larger ones by a sparse solve per channel.
+DENSE_STATES = 200
+#: Transition counts are summed into a dense (states x states) table up to this size.
+_DENSE_CELLS = 1 << 22
+
+
 class _Chain:
     """Transition probabilities among S touch states plus start (index S)."""
 
-    def __init__(self, counts: sp.csr_matrix, member: np.ndarray, conv_value: np.ndarray, keys: np.ndarray, k: int):
-        self.n_states = member.shape[0]
-        s = self.n_states
+    def __init__(self, w: _Windows, jr: Journeys, k: int) -> None:
+        s = w.n_states
+        self.n_states, self.keys, self.k = s, w.keys, k
+        self.member = _membership(w.keys, k, len(jr.channels))
+        width = s + 3  # to: states, start (never), conversion, null
+        both = jr.conversions + jr.nulls
+        per_touch = np.repeat(both, jr.lengths)
+        ends = w.code[w.last]
+        # transitions between windows (weights 0 where there is none), start -> first
+        # state, last state -> conversion and -> null
+        cells = [w.code[:-1] * width + w.code[1:], s * width + w.code[w.first], ends * width + s + 1,
+                 ends * width + s + 2]
+        weights = [np.where(w.step, per_touch[:-1], 0.0), both[w.paths], jr.conversions[w.paths],
+                   jr.nulls[w.paths]]
+        if (s + 1) * width <= _DENSE_CELLS:
+            dense = sum(np.bincount(c, weights=x, minlength=(s + 1) * width) for c, x in zip(cells, weights, strict=True))
+            counts = sp.csr_matrix(np.asarray(dense).reshape(s + 1, width))
+        else:
+            flat, wts = np.concatenate(cells), np.concatenate(weights)
+            counts = sp.csr_matrix((wts, (flat // width, flat % width)), shape=(s + 1, width))
+            counts.sum_duplicates()
+            counts.eliminate_zeros()
         rows = np.asarray(counts.sum(axis=1)).ravel()
         self.visits = rows  # weighted transitions out of each state (and start)
         inv = np.where(rows > 0, 1.0 / np.where(rows > 0, rows, 1), 0.0)
-        probs = sp.diags(inv) @ counts  # (S + 1) x (S + 3): states, start | states, start, conv, null
-        probs = probs.tocsc()
+        self.probs = sp.csr_matrix(sp.diags(inv) @ counts)  # (S + 1) x (S + 3)
+        probs = self.probs.tocsc()
         self.q = probs[:, : s + 1].tocsr()  # transient -> transient
         self.r = np.asarray(probs[:, s + 1].todense()).ravel()  # -> conversion
-        self.r_value = self.r * np.concatenate([conv_value, [0.0]])
-        self.probs = probs.tocsr()
-        self.member = member
-        self.keys = keys
-        self.k = k
+        # average value of the conversions that ended in each state
+        conv_end = np.bincount(ends, weights=jr.conversions[w.paths], minlength=s)
+        value_end = np.bincount(ends, weights=jr.value[w.paths], minlength=s)
+        avg_value = np.divide(value_end, conv_end, out=np.zeros(s), where=conv_end > 0)
+        self.r_value = self.r * np.concatenate([avg_value, [0.0]])
+
+    def absorption(self) -> np.ndarray:
+        """(P(conversion), E[value]) from start, shape (1 + channels, 2): with every
+        state, then with the states of each channel removed (sent to null)."""
+        s1 = self.n_states + 1
+        keeps = np.ones((1 + self.member.shape[1], s1), dtype=bool)
+        keeps[1:, :-1] = ~self.member.T
+        rhs = np.stack([self.r, self.r_value], axis=1)
+        if s1 <= DENSE_STATES:  # one batched dense solve; a removed state's row is zeroed
+            q = self.q.toarray()
+            a = np.eye(s1)[None, :, :] - q[None, :, :] * keeps[:, :, None]
+            x = np.linalg.solve(a, rhs[None, :, :] * keeps[:, :, None])
+            return np.asarray(x[:, -1, :])
+        iterated = _absorb_iterative(self.q, rhs, keeps)
+        if iterated is not None:
+            return iterated
+        out = np.zeros((len(keeps), 2))
+        for i, keep in enumerate(keeps):  # a loop over channels, each one sparse solve
+            idx = np.flatnonzero(keep)
+            a = (sp.identity(len(idx), format="csc") - self.q[idx][:, idx].tocsc()).tocsc()
+            out[i] = np.asarray(spsolve(a, rhs[idx])).reshape(len(idx), 2)[-1]
+        return out
 
     def tidy(self, channels: pd.Index) -> pd.DataFrame:
         names = np.array(
@@ -162,92 +207,106 @@ class _Chain:
         ).sort_values(["from_state", "to_state"], kind="stable").reset_index(drop=True)
 
 
-def _absorb(chain: _Chain, keep_states: np.ndarray) -> tuple[float, float]:
-    """(P(conversion), E[value]) from start, with only ``keep_states`` transient."""
-    keep = np.concatenate([keep_states, [True]])  # start stays
-    idx = np.flatnonzero(keep)
-    q = chain.q[idx][:, idx]
-    a = (sp.identity(len(idx), format="csc") - q.tocsc()).tocsc()
-    rhs = np.column_stack([chain.r[idx], chain.r_value[idx]])
-    x = spsolve(a, rhs)
-    x = np.asarray(x).reshape(len(idx), 2)
-    return float(x[-1, 0]), float(x[-1, 1])
-
-
 @dataclass(frozen=True)
-class _Edges:
-    """The chain's transitions, one entry per (path, step), before weighting.
+class _Windows:
+    """The chain's states, by touch position: the window of ``k`` touches starting at
+    each touch (a path shorter than ``k`` is one window, at its first touch).
+    ``code`` indexes ``keys`` (sorted state keys: the touches' digits, times k + 1,
+    plus the width), and is ``n_states`` where no window starts."""
 
-    kind 0: start -> first state or state -> next (weight conversions + nulls);
-    kind 1: last state -> conversion (weight conversions); kind 2: -> null (nulls).
-    """
+    code: np.ndarray  # (n_touches,) intp
+    step: np.ndarray  # (n_touches - 1,) bool: a transition from the window at i to the one at i + 1
+    paths: np.ndarray  # the paths with touches
+    first: np.ndarray  # the position of their first window
+    last: np.ndarray  # ... and of their last window
+    keys: np.ndarray  # (S,) int64
 
-    src: np.ndarray
-    dst: np.ndarray
-    path: np.ndarray
-    kind: np.ndarray
-    last_state: np.ndarray  # per path with states: its last state
-    last_path: np.ndarray  # ... and that path
-    n_states: int
-    member: np.ndarray
-    keys: np.ndarray
+    @property
+    def n_states(self) -> int:
+        return len(self.keys)
 
 
-def _edges(jr: Journeys, k: int) -> _Edges:
+def _absorb_iterative(q: sp.csr_matrix, rhs: np.ndarray, keeps: np.ndarray, max_iter: int = 2000) -> np.ndarray | None:
+    """``absorption`` by iterating x <- r + Q x for every removal at once (each step is
+    one sparse product). The error shrinks by the chain's spectral radius ρ < 1 each
+    step; it stops when the bound ``step × ρ / (1 - ρ)`` on the remaining error is
+    below 1e-13 of the solution, or gives up (None) after ``max_iter`` steps."""
+    mask = np.concatenate([keeps.T, keeps.T], axis=1).astype(np.float64)  # (S + 1, 2 (1 + channels))
+    r = np.concatenate([rhs[:, :1] * keeps.T, rhs[:, 1:] * keeps.T], axis=1)
+    x = r.copy()
+    steps: list[float] = []
+    for _ in range(max_iter):  # a loop over iterations, each a sparse product over all states
+        new = r + mask * (q @ x)
+        steps.append(float(np.abs(new - x).max()))
+        x = new
+        if steps[-1] == 0:
+            break
+        if len(steps) > 3:  # ρ from the last three steps, the largest ratio (the decay need not be smooth)
+            rho = max(b / a if a > 0 else 1.0 for a, b in itertools.pairwise(steps[-4:]))
+            if rho < 1 and steps[-1] * rho / (1 - rho) <= 1e-13 * float(np.abs(x).max()):
+                break
+    else:
+        return None
+    m = keeps.shape[0]
+    return np.stack([x[-1, :m], x[-1, m:]], axis=1)
+    return None
+
+
+def _windows(jr: Journeys, k: int) -> _Windows:
     n_ch = len(jr.channels)
-    lengths = jr.lengths
-    pidx = jr.path_index
-    t = jr.touches.astype(np.int64)
-    pos = np.arange(jr.n_touches, dtype=np.int64) - jr.offsets[:-1][pidx]
-    length = lengths[pidx]
     if n_ch ** max(k, 1) * (k + 1) >= 2**62:
         raise DataError(f"order={k} with {n_ch} channels gives too many possible states; use a lower order.")
-    # state of each window start: full windows where pos + k <= length; whole path when length < k
-    full = pos + k <= length
-    short = (length < k) & (pos == 0)
-    starts = np.flatnonzero(full | short)
-    width = np.where(full[starts], k, length[starts])
-    key = np.zeros(len(starts), dtype=np.int64)
-    for j in range(k):  # a loop over the order, not the data
-        inside = j < width
-        digit = t[np.minimum(starts + j, len(t) - 1)]
-        key = np.where(inside, key * n_ch + digit, key)
-    key = key * (k + 1) + width
-    spath = pidx[starts]
-    codes, uniq = pd.factorize(key, sort=True)
-    codes = codes.astype(np.int64)
-    # collapse consecutive identical states within a path
-    keep = np.ones(len(codes), dtype=bool)
-    keep[1:] = ~((codes[1:] == codes[:-1]) & (spath[1:] == spath[:-1]))
-    codes, spath = codes[keep], spath[keep]
-    s = len(uniq)
-    start, conv_col, null_col = s, s + 1, s + 2
-    first = np.ones(len(codes), dtype=bool)
-    first[1:] = spath[1:] != spath[:-1]
-    last = np.ones(len(codes), dtype=bool)
-    last[:-1] = spath[1:] != spath[:-1]
-    n_first, n_last = int(first.sum()), int(last.sum())
-    src = np.concatenate([np.full(n_first, start), codes[~last], codes[last], codes[last]])
-    dst = np.concatenate([codes[first], codes[1:][~last[:-1]], np.full(n_last, conv_col), np.full(n_last, null_col)])
-    path = np.concatenate([spath[first], spath[~last], spath[last], spath[last]])
-    kind = np.concatenate([np.zeros(n_first + int((~last).sum()), np.int8), np.ones(n_last, np.int8),
-                           np.full(n_last, 2, np.int8)])
-    member = _membership(np.asarray(uniq, dtype=np.int64), k, n_ch)
-    return _Edges(src, dst, path, kind, codes[last], spath[last], s, member, np.asarray(uniq, dtype=np.int64))
-
-
-def _build_chain(jr: Journeys, k: int) -> _Chain:
-    e = _edges(jr, k)
-    s = e.n_states
-    per_kind = np.stack([jr.conversions + jr.nulls, jr.conversions, jr.nulls])
-    wt = per_kind[e.kind, e.path]
-    counts = sp.coo_matrix((wt, (e.src, e.dst)), shape=(s + 1, s + 3)).tocsr()
-    counts.sum_duplicates()
-    # average value of the conversions that ended in each state
-    conv_end = np.bincount(e.last_state, weights=jr.conversions[e.last_path], minlength=s)
-    value_end = np.bincount(e.last_state, weights=jr.value[e.last_path], minlength=s)
-    avg_value = np.where(conv_end > 0, value_end / np.where(conv_end > 0, conv_end, 1), 0.0)
-    return _Chain(counts, e.member, avg_value, e.keys, k)
+    lengths = jr.lengths
+    n = jr.n_touches
+    paths = np.flatnonzero(lengths > 0)
+    first = jr.offsets[paths]
+    last = np.where(lengths[paths] >= k, jr.offsets[paths + 1] - k, first)
+    if k == 1:  # every touch is a window of its own: the channel is the state
+        t = jr.touches.astype(np.intp)
+        present = np.bincount(t, minlength=n_ch) > 0
+        keys = np.flatnonzero(present).astype(np.int64) * 2 + 1
+        code = t if present.all() else (np.cumsum(present) - 1)[t]
+    else:
+        t = jr.touches.astype(np.int64)
+        n_full = max(n - k + 1, 0)
+        at = np.empty(n, dtype=np.int64)  # the key of the window starting at each touch, -1 for none
+        full = at[:n_full]
+        full[:] = t[:n_full]
+        for j in range(1, k):  # a loop over the order, not the data
+            full *= n_ch
+            full += t[j : j + n_full]
+        full *= k + 1
+        full += k
+        at[n_full:] = -1
+        starts, ends = jr.offsets[paths], jr.offsets[paths + 1]
+        for j in range(1, k):  # the last k - 1 touches of a path start no full window
+            at[np.maximum(ends - j, starts)] = -1
+        short = paths[lengths[paths] < k]  # the whole path is one state
+        if len(short):
+            starts, width = jr.offsets[short], lengths[short]
+            key_short = np.zeros(len(short), dtype=np.int64)
+            for j in range(k - 1):
+                key_short = np.where(j < width, key_short * n_ch + t[np.minimum(starts + j, n - 1)], key_short)
+            at[starts] = key_short * (k + 1) + width
+        valid = at >= 0
+        space = n_ch**k * (k + 1)
+        if space <= max(4 * n, 1 << 16):  # few possible states: a lookup table, no sort
+            present = np.zeros(space + 1, dtype=bool)
+            present[at] = True  # at = -1 marks the extra last slot
+            present[-1] = False
+            keys = np.flatnonzero(present)
+            lut = np.cumsum(present) - 1
+            lut[-1] = len(keys)
+            code = lut[at]
+        else:
+            keys, inverse = np.unique(at[valid], return_inverse=True)
+            code = np.full(n, len(keys), dtype=np.intp)
+            code[valid] = inverse
+    step = code[1:] != code[:-1]
+    step &= code[1:] < len(keys)
+    step &= code[:-1] < len(keys)
+    step[first[first > 0] - 1] = False  # no transition into the next path
+    return _Windows(code, step, paths, first, last, keys.astype(np.int64, copy=False))
 
 
 def _digits(keys: np.ndarray, k: int, n_ch: int) -> tuple[np.ndarray, np.ndarray]:

@@ -93,12 +93,38 @@ class _TouchWeights(AttributionModel):
                 f"{int(empty.sum())} converting journeys have no touch (e.g. path {int(np.flatnonzero(empty)[0])}); "
                 "their conversions could not be credited to any channel."
             )
+        return self._split(jr)
+
+    def _split(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        """(conversions, value) per channel; by default from the weight of every touch."""
         w = self._weights(jr)
         pidx = jr.path_index
-        codes = jr.touches.astype(np.int64)
-        conv = np.bincount(codes, weights=w * jr.conversions[pidx], minlength=n_ch)
-        value = np.bincount(codes, weights=w * jr.value[pidx], minlength=n_ch)
+        codes = jr.touches.astype(np.intp)
+        conv = np.bincount(codes, weights=w * jr.conversions[pidx], minlength=len(jr.channels))
+        value = np.bincount(codes, weights=w * jr.value[pidx], minlength=len(jr.channels))
         return conv, value
+
+
+def _by_position(
+    jr: Journeys, every: np.ndarray | None, first: np.ndarray | None, last: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(conversions, value) per channel when each path gives a share ``every[p]`` of its
+    conversions to each of its touches, plus ``first[p]`` to its first touch and
+    ``last[p]`` to its last: one pass over the touches (for ``every``), the rest per path."""
+    n_ch = len(jr.channels)
+    out = [np.zeros(n_ch), np.zeros(n_ch)]
+    paths = np.flatnonzero(jr.lengths > 0)
+    amounts = (jr.conversions, jr.value)
+    if every is not None:
+        codes = jr.touches.astype(np.intp)
+        for total, amount in zip(out, amounts, strict=True):
+            total += np.bincount(codes, weights=np.repeat(amount * every, jr.lengths), minlength=n_ch)
+    for share, at in ((first, jr.offsets[paths]), (last, jr.offsets[paths + 1] - 1)):
+        if share is not None:
+            codes = jr.touches[at].astype(np.intp)
+            for total, amount in zip(out, amounts, strict=True):
+                total += np.bincount(codes, weights=(amount * share)[paths], minlength=n_ch)
+    return out[0], out[1]
 
 
 def _position(jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
@@ -124,6 +150,9 @@ class FirstTouch(_TouchWeights):
         pos, _ = _position(jr)
         return np.asarray(pos == 0, dtype=np.float64)
 
+    def _split(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        return _by_position(jr, None, np.ones(jr.n_paths), None)
+
 
 class LastTouch(_TouchWeights):
     """All credit to the last touch of each path.
@@ -142,6 +171,9 @@ class LastTouch(_TouchWeights):
         pos, length = _position(jr)
         return np.asarray(pos == length - 1, dtype=np.float64)
 
+    def _split(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        return _by_position(jr, None, None, np.ones(jr.n_paths))
+
 
 class Linear(_TouchWeights):
     """Equal credit to every touch of a path.
@@ -159,6 +191,9 @@ class Linear(_TouchWeights):
     def _weights(self, jr: Journeys) -> np.ndarray:
         _, length = _position(jr)
         return 1.0 / length
+
+    def _split(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        return _by_position(jr, 1.0 / np.maximum(jr.lengths, 1), None, None)
 
 
 class PositionBased(_TouchWeights):
@@ -199,6 +234,16 @@ class PositionBased(_TouchWeights):
         w = np.where(pos == 0, f, np.where(pos == length - 1, la, middle))
         w = np.where(length == 2, np.where(pos == 0, two_first, 1 - two_first), w)
         return np.where(length == 1, 1.0, w)
+
+    def _split(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        f, la = self.first, self.last
+        two_first = f / (f + la) if f + la > 0 else 0.5
+        length = jr.lengths
+        middle = np.where(length > 2, (1 - f - la) / np.maximum(length - 2, 1), 0.0)
+        # the middle share goes to every touch; the ends get theirs minus what that gave them
+        first = np.select([length == 1, length == 2], [1.0, two_first], f - middle)
+        last = np.select([length == 1, length == 2], [0.0, 1 - two_first], la - middle)
+        return _by_position(jr, middle, first, last)
 
 
 class TimeDecay(_TouchWeights):
