@@ -80,6 +80,7 @@ def test_heuristics_by_hand() -> None:
 def test_heuristics_per_path_equal_the_touch_weights(rows: list[tuple[list[int], int, int]], f: float,
                                                      la: float) -> None:
     """The per-path shortcuts of the heuristics equal crediting every touch by its weight."""
+    from journeyflow.attribution import models
     from journeyflow.attribution.models import _TouchWeights
 
     rows = [(p, c if p else 0, n) for p, c, n in rows]  # a converting journey needs a touch
@@ -87,7 +88,8 @@ def test_heuristics_per_path_equal_the_touch_weights(rows: list[tuple[list[int],
     jr = jf.Journeys(np.array([t for p, _, _ in rows for t in p], dtype=np.int64), np.r_[0, np.cumsum(lengths)], ["a", "b", "c", "d"],
                      [c for _, c, _ in rows], [n for _, _, n in rows], [2.5 * c for _, c, _ in rows])
     for model in (jf.FirstTouch(), jf.LastTouch(), jf.Linear(), jf.PositionBased(first=f, last=la)):
-        fast = model._credit(jr)
+        with mock.patch.object(models, "BLOCK", 4):  # several blocks of paths
+            fast = model._credit(jr)
         slow = _TouchWeights._split(model, jr) if jr.n_touches else (np.zeros(4), np.zeros(4))
         np.testing.assert_allclose(fast[0], slow[0], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(fast[1], slow[1], rtol=1e-12, atol=1e-12)
@@ -126,14 +128,15 @@ def test_markov_by_hand_fractions() -> None:
 @contextlib.contextmanager
 def _markov_solver(solver: str) -> Iterator[None]:
     """Force one of the chain's three solvers: batched dense (small chains), iterative,
-    or a sparse solve per channel (the iterative solver's fallback)."""
+    or a sparse solve per channel (the iterative solver's fallback) on sparse counts."""
     from journeyflow.attribution import markov
 
     with contextlib.ExitStack() as stack:
         if solver != "dense":
             stack.enter_context(mock.patch.object(markov, "DENSE_STATES", 0))
-        if solver == "sparse":
+        if solver == "sparse":  # and the transition counts summed sparsely too
             stack.enter_context(mock.patch.object(markov, "_absorb_iterative", lambda *a, **k: None))
+            stack.enter_context(mock.patch.object(markov, "_DENSE_CELLS", 0))
         yield
 
 
@@ -166,11 +169,17 @@ _path = st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=6)
     .filter(lambda rows: sum(r[1] for r in rows) > 0),
     st.sampled_from([1, 2, 3]),
     st.sampled_from(["dense", "iterative", "sparse"]),
+    st.sampled_from([2, 5, 1 << 15]),
 )
-def test_markov_matches_a_dense_reference(rows: list[tuple[list[str], int, int]], k: int, solver: str) -> None:
+def test_markov_matches_a_dense_reference(rows: list[tuple[list[str], int, int]], k: int, solver: str,
+                                          block: int) -> None:
+    """Against a dense chain built path by path; every solver, and the chain counted in
+    blocks of a few paths or in one."""
+    from journeyflow.attribution import models
+
     rows = [r for r in rows if r[1] + r[2] > 0]
     jr = _paths([(" > ".join(p), c, n) for p, c, n in rows])
-    with _markov_solver(solver):
+    with _markov_solver(solver), mock.patch.object(models, "BLOCK", block):
         mm = jf.MarkovAttribution(order=k).fit(jr)
     ref = [(p, float(c), float(n)) for p, c, n in rows]
     p_all = _slow_markov(ref, k, None)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -148,6 +151,37 @@ def test_from_paths_round_trip_and_separator_clash() -> None:
     odd = jf.Journeys([0], [0, 1], ["a > b"], [1.0])
     with pytest.raises(DataError, match="'a > b' contains the separator"):
         odd.to_paths()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["", " ", "  "]), st.sampled_from(["a", "b", "Paid Search", "é"]),
+                                   st.sampled_from(["", " "])), min_size=1, max_size=5), min_size=1, max_size=12),
+       st.sampled_from([1, 3, 1 << 16]))
+def test_from_paths_parses_like_a_python_split(rows: list[list[tuple[str, str, str]]], block: int) -> None:
+    """Against str.split and strip, parsed in blocks of 1 or 3 rows or in one: the same
+    touches, channels in order of first appearance."""
+    from journeyflow import journeys
+
+    text = [">".join(f"{pre}{name}{post}" for pre, name, post in row) for row in rows]
+    names: dict[str, int] = {}
+    expected = [[names.setdefault(t.strip(), len(names)) for t in s.split(">")] for s in text]
+    with mock.patch.object(journeys, "PARSE_BLOCK", block):
+        jr = jf.Journeys.from_paths(pd.DataFrame({"path": text, "total_conversions": 1, "total_null": 0}))
+    assert list(jr.channels) == list(names)
+    assert [jr.touches[a:b].tolist() for a, b in itertools.pairwise(jr.offsets)] == expected
+
+
+@pytest.mark.parametrize("block", [1, 2, 1 << 16])
+def test_from_paths_names_the_row_of_an_empty_touch(block: int) -> None:
+    from journeyflow import journeys
+
+    df = pd.DataFrame({"path": ["a > b", "b", "c >  > a", "a"], "total_conversions": 1, "total_null": 0})
+    with mock.patch.object(journeys, "PARSE_BLOCK", block), pytest.raises(DataError, match="row 2 has an empty touch"):
+        jf.Journeys.from_paths(df)
+    with pytest.raises(DataError, match="missing path at row 1"):
+        jf.Journeys.from_paths(pd.DataFrame({"path": ["a", None], "total_conversions": 1, "total_null": 0}))
+    with pytest.raises(DataError, match="must hold path strings"):
+        jf.Journeys.from_paths(pd.DataFrame({"path": [1, 2], "total_conversions": 1, "total_null": 0}))
 
 
 def test_missing_touches_label_drop_and_empty_journeys() -> None:

@@ -493,10 +493,16 @@ class Journeys:
         return pd.DataFrame(data)
 
 
+#: Rows of a path table parsed at a time (bounds the temporary Arrow arrays).
+PARSE_BLOCK = 1 << 16
+
+
 def _parse_paths(column: pd.Series, name: str, sep: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Touch codes, offsets and channel names of path strings, with Arrow string
-    kernels: split at ``sep``, dictionary-encode the raw touches, then trim white
-    space on the (small) dictionary and merge the entries that trim to the same name."""
+    kernels, ``PARSE_BLOCK`` rows at a time: split at ``sep``, dictionary-encode the
+    raw touches, then trim white space on the (small) dictionary and merge the
+    entries that trim to the same name. Channels are numbered in order of first
+    appearance."""
     try:
         arr = pa.array(column, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
@@ -510,23 +516,29 @@ def _parse_paths(column: pd.Series, name: str, sep: str) -> tuple[np.ndarray, np
     if arr.null_count:
         bad = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
         raise DataError(f"Column {name!r} has a missing path at row {bad}; drop or fill it.")
-    parts = pc.split_pattern(arr, pattern=sep)
-    offsets = np.asarray(parts.offsets.to_numpy(), dtype=np.int64)
-    offsets = offsets - offsets[0]
-    encoded = pc.dictionary_encode(parts.flatten())
-    raw = encoded.indices.to_numpy(zero_copy_only=False)
-    names, merged = pd.factorize(np.asarray(pc.utf8_trim_whitespace(encoded.dictionary).to_pylist(), dtype=object))
-    empty = np.flatnonzero(merged == "")
-    if len(empty):
-        bad_raw = np.flatnonzero(names == empty[0])
-        first_touch = int(np.flatnonzero(np.isin(raw, bad_raw))[0])
-        row = int(np.searchsorted(offsets, first_touch, side="right") - 1)
-        raise DataError(
-            f"Column {name!r} row {row} has an empty touch: {column.iloc[row]!r}. "
-            f"Paths must look like 'a {sep} b'; check the separator (sep={sep!r})."
-        )
-    codes = raw if len(names) == len(merged) and np.array_equal(names, np.arange(len(names))) else names[raw]
-    return codes, offsets, [str(c) for c in merged]
+    index: dict[str, int] = {}  # channel name -> code, in order of first appearance
+    codes, lengths = [], []
+    for start in range(0, len(arr), PARSE_BLOCK):  # a loop over blocks of rows
+        parts = pc.split_pattern(arr.slice(start, PARSE_BLOCK), pattern=sep)
+        offsets = np.asarray(parts.offsets.to_numpy(), dtype=np.int64)
+        encoded = pc.dictionary_encode(parts.flatten())
+        raw = encoded.indices.to_numpy(zero_copy_only=False)
+        trimmed = pc.utf8_trim_whitespace(encoded.dictionary).to_pylist()
+        if "" in trimmed:
+            empty = np.flatnonzero(np.isin(raw, [i for i, t in enumerate(trimmed) if t == ""]))[0]
+            row = start + int(np.searchsorted(offsets - offsets[0], empty, side="right") - 1)
+            raise DataError(
+                f"Column {name!r} row {row} has an empty touch: {column.iloc[row]!r}. "
+                f"Paths must look like 'a {sep} b'; check the separator (sep={sep!r})."
+            )
+        lut = np.array([index.setdefault(t, len(index)) for t in trimmed])  # a loop over distinct touches only
+        codes.append(lut.astype(np.int16 if len(index) < 2**15 else np.int32)[raw])
+        lengths.append(np.diff(offsets))
+    offsets = np.zeros(len(arr) + 1, dtype=np.int64)
+    if lengths:
+        np.cumsum(np.concatenate(lengths), out=offsets[1:])
+    touches = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int16)
+    return touches, offsets, list(index)
 
 
 def _num(x: float) -> str:

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from .._validation import check_fraction, check_positive_int
 from ..journeys import Journeys
-from .markov import DENSE_STATES, MarkovAttribution, _membership, _windows
+from .markov import DENSE_STATES, MarkovAttribution, _membership, _States
 from .models import (
     AttributionModel,
     FirstTouch,
@@ -294,12 +294,13 @@ def _init_params(model: AttributionModel) -> dict[str, Any]:
 def _markov_sampler(order: int, jr: Journeys, cells: _Cells) -> Sampler | None:
     """All resamples' chains from one sparse product (transition counts are linear in
     the path counts), then one batched dense solve per chunk for every removal."""
-    w = _windows(jr, order)
-    s = w.n_states
+    states = _States(jr, order)
+    s = len(states)
     if s + 1 > DENSE_STATES:
         return None
     width = s + 3
     n_cells = (s + 1) * width
+    w = states.windows(jr.touches, jr.offsets)
     pidx = jr.path_index
     pairs = np.flatnonzero(w.step)
     ends, firsts = w.code[w.last], w.code[w.first]
@@ -311,7 +312,7 @@ def _markov_sampler(order: int, jr: Journeys, cells: _Cells) -> Sampler | None:
         (np.concatenate([rows, ends * width + s + 1]), np.concatenate([paths, w.paths]), ones),
         (np.concatenate([rows, ends * width + s + 2]), np.concatenate([paths, w.paths]), ones),
     )
-    member = _membership(w.keys, order, len(jr.channels))
+    member = _membership(states.keys, order, len(jr.channels))
     keeps = np.ones((1 + member.shape[1], s + 1), dtype=bool)
     keeps[1:, :-1] = ~member.T
     conv_rows = cells.index < cells.n_paths

@@ -37,7 +37,7 @@ from scipy.sparse.linalg import spsolve
 from .._validation import check_positive_int
 from ..exceptions import DataError, SparseChainWarning
 from ..journeys import Journeys
-from .models import AttributionModel
+from .models import AttributionModel, path_blocks
 
 __all__ = ["MarkovAttribution"]
 
@@ -91,7 +91,7 @@ class MarkovAttribution(AttributionModel):
         return f"order={self.order}"
 
     def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        chain = _Chain(_windows(jr, self.order), jr, self.order)
+        chain = _Chain(jr, self.order)
         self._warn_if_sparse(chain)
         n_ch = len(jr.channels)
         x = chain.absorption()
@@ -140,28 +140,43 @@ _DENSE_CELLS = 1 << 22
 class _Chain:
     """Transition probabilities among S touch states plus start (index S)."""
 
-    def __init__(self, w: _Windows, jr: Journeys, k: int) -> None:
-        s = w.n_states
-        self.n_states, self.keys, self.k = s, w.keys, k
-        self.member = _membership(w.keys, k, len(jr.channels))
+    def __init__(self, jr: Journeys, k: int) -> None:
+        states = _States(jr, k)
+        s = len(states)
+        self.n_states, self.keys, self.k = s, states.keys, k
+        self.member = _membership(states.keys, k, len(jr.channels))
         width = s + 3  # to: states, start (never), conversion, null
-        both = jr.conversions + jr.nulls
-        per_touch = np.repeat(both, jr.lengths)
-        ends = w.code[w.last]
-        # transitions between windows (weights 0 where there is none), start -> first
-        # state, last state -> conversion and -> null
-        cells = [w.code[:-1] * width + w.code[1:], s * width + w.code[w.first], ends * width + s + 1,
-                 ends * width + s + 2]
-        weights = [np.where(w.step, per_touch[:-1], 0.0), both[w.paths], jr.conversions[w.paths],
-                   jr.nulls[w.paths]]
-        if (s + 1) * width <= _DENSE_CELLS:
-            dense = sum(np.bincount(c, weights=x, minlength=(s + 1) * width) for c, x in zip(cells, weights, strict=True))
-            counts = sp.csr_matrix(np.asarray(dense).reshape(s + 1, width))
+        n_cells = (s + 1) * width
+        dense = n_cells <= _DENSE_CELLS
+        counts_dense = np.zeros(n_cells if dense else 0)
+        sparse_parts: list[tuple[np.ndarray, np.ndarray]] = []
+        conv_end, value_end = np.zeros(s + 1), np.zeros(s + 1)
+        for paths_in, touches, offsets in path_blocks(jr):  # a loop over blocks of paths
+            conv, nulls, value = jr.conversions[paths_in], jr.nulls[paths_in], jr.value[paths_in]
+            w = states.windows(touches, offsets)
+            both = conv + nulls
+            ends = w.code[w.last]
+            # transitions between windows (weight 0 where there is none), start -> first
+            # state, last state -> conversion and -> null
+            per_touch = np.repeat(both, np.diff(offsets))
+            cells = [w.code[:-1] * width + w.code[1:], s * width + w.code[w.first], ends * width + s + 1,
+                     ends * width + s + 2]
+            weights = [np.where(w.step, per_touch[:-1], 0.0), both[w.paths], conv[w.paths], nulls[w.paths]]
+            for c, x in zip(cells, weights, strict=True):
+                if dense:
+                    counts_dense += np.bincount(c, weights=x, minlength=n_cells)
+                else:
+                    keep = x != 0
+                    sparse_parts.append((c[keep], x[keep]))
+            conv_end += np.bincount(ends, weights=conv[w.paths], minlength=s + 1)
+            value_end += np.bincount(ends, weights=value[w.paths], minlength=s + 1)
+        if dense:
+            counts = sp.csr_matrix(counts_dense.reshape(s + 1, width))
         else:
-            flat, wts = np.concatenate(cells), np.concatenate(weights)
-            counts = sp.csr_matrix((wts, (flat // width, flat % width)), shape=(s + 1, width))
+            flat = np.concatenate([c for c, _ in sparse_parts])
+            counts = sp.csr_matrix((np.concatenate([x for _, x in sparse_parts]), (flat // width, flat % width)),
+                                   shape=(s + 1, width))
             counts.sum_duplicates()
-            counts.eliminate_zeros()
         rows = np.asarray(counts.sum(axis=1)).ravel()
         self.visits = rows  # weighted transitions out of each state (and start)
         inv = np.where(rows > 0, 1.0 / np.where(rows > 0, rows, 1), 0.0)
@@ -170,9 +185,7 @@ class _Chain:
         self.q = probs[:, : s + 1].tocsr()  # transient -> transient
         self.r = np.asarray(probs[:, s + 1].todense()).ravel()  # -> conversion
         # average value of the conversions that ended in each state
-        conv_end = np.bincount(ends, weights=jr.conversions[w.paths], minlength=s)
-        value_end = np.bincount(ends, weights=jr.value[w.paths], minlength=s)
-        avg_value = np.divide(value_end, conv_end, out=np.zeros(s), where=conv_end > 0)
+        avg_value = np.divide(value_end[:s], conv_end[:s], out=np.zeros(s), where=conv_end[:s] > 0)
         self.r_value = self.r * np.concatenate([avg_value, [0.0]])
 
     def absorption(self) -> np.ndarray:
@@ -207,25 +220,6 @@ class _Chain:
         ).sort_values(["from_state", "to_state"], kind="stable").reset_index(drop=True)
 
 
-@dataclass(frozen=True)
-class _Windows:
-    """The chain's states, by touch position: the window of ``k`` touches starting at
-    each touch (a path shorter than ``k`` is one window, at its first touch).
-    ``code`` indexes ``keys`` (sorted state keys: the touches' digits, times k + 1,
-    plus the width), and is ``n_states`` where no window starts."""
-
-    code: np.ndarray  # (n_touches,) intp
-    step: np.ndarray  # (n_touches - 1,) bool: a transition from the window at i to the one at i + 1
-    paths: np.ndarray  # the paths with touches
-    first: np.ndarray  # the position of their first window
-    last: np.ndarray  # ... and of their last window
-    keys: np.ndarray  # (S,) int64
-
-    @property
-    def n_states(self) -> int:
-        return len(self.keys)
-
-
 def _absorb_iterative(q: sp.csr_matrix, rhs: np.ndarray, keeps: np.ndarray, max_iter: int = 2000) -> np.ndarray | None:
     """``absorption`` by iterating x <- r + Q x for every removal at once (each step is
     one sparse product). The error shrinks by the chain's spectral radius ρ < 1 each
@@ -252,61 +246,103 @@ def _absorb_iterative(q: sp.csr_matrix, rhs: np.ndarray, keeps: np.ndarray, max_
     return None
 
 
-def _windows(jr: Journeys, k: int) -> _Windows:
-    n_ch = len(jr.channels)
-    if n_ch ** max(k, 1) * (k + 1) >= 2**62:
-        raise DataError(f"order={k} with {n_ch} channels gives too many possible states; use a lower order.")
-    lengths = jr.lengths
-    n = jr.n_touches
-    paths = np.flatnonzero(lengths > 0)
-    first = jr.offsets[paths]
-    last = np.where(lengths[paths] >= k, jr.offsets[paths + 1] - k, first)
-    if k == 1:  # every touch is a window of its own: the channel is the state
-        t = jr.touches.astype(np.intp)
-        present = np.bincount(t, minlength=n_ch) > 0
-        keys = np.flatnonzero(present).astype(np.int64) * 2 + 1
-        code = t if present.all() else (np.cumsum(present) - 1)[t]
-    else:
-        t = jr.touches.astype(np.int64)
-        n_full = max(n - k + 1, 0)
-        at = np.empty(n, dtype=np.int64)  # the key of the window starting at each touch, -1 for none
-        full = at[:n_full]
-        full[:] = t[:n_full]
-        for j in range(1, k):  # a loop over the order, not the data
-            full *= n_ch
-            full += t[j : j + n_full]
-        full *= k + 1
-        full += k
-        at[n_full:] = -1
-        starts, ends = jr.offsets[paths], jr.offsets[paths + 1]
-        for j in range(1, k):  # the last k - 1 touches of a path start no full window
-            at[np.maximum(ends - j, starts)] = -1
-        short = paths[lengths[paths] < k]  # the whole path is one state
-        if len(short):
-            starts, width = jr.offsets[short], lengths[short]
-            key_short = np.zeros(len(short), dtype=np.int64)
-            for j in range(k - 1):
-                key_short = np.where(j < width, key_short * n_ch + t[np.minimum(starts + j, n - 1)], key_short)
-            at[starts] = key_short * (k + 1) + width
-        valid = at >= 0
+@dataclass(frozen=True)
+class _Windows:
+    """The chain's states in a run of paths, by touch position: the window of ``k``
+    touches starting at each touch (a path shorter than ``k`` is one window, at its
+    first touch). ``code`` indexes the state keys, and is ``n_states`` where no
+    window starts."""
+
+    code: np.ndarray  # (n_touches,) intp
+    step: np.ndarray  # (n_touches - 1,) bool: a transition from the window at i to the one at i + 1
+    paths: np.ndarray  # the paths with touches
+    first: np.ndarray  # the position of their first window
+    last: np.ndarray  # ... and of their last window
+
+
+class _States:
+    """The states present in the journeys: sorted keys (the touches' digits, times
+    k + 1, plus the width) and the code of a key."""
+
+    def __init__(self, jr: Journeys, k: int) -> None:
+        n_ch = len(jr.channels)
+        if n_ch ** max(k, 1) * (k + 1) >= 2**62:
+            raise DataError(f"order={k} with {n_ch} channels gives too many possible states; use a lower order.")
+        self.k, self.n_ch = k, n_ch
         space = n_ch**k * (k + 1)
-        if space <= max(4 * n, 1 << 16):  # few possible states: a lookup table, no sort
+        self.lut: np.ndarray | None = None
+        if space <= max(4 * jr.n_touches, 1 << 16):  # few possible states: a lookup table, no sort
             present = np.zeros(space + 1, dtype=bool)
-            present[at] = True  # at = -1 marks the extra last slot
+            for _, touches, offsets in path_blocks(jr):
+                present[_window_keys(touches, offsets, n_ch, k)] = True  # -1 (no window) marks the extra slot
             present[-1] = False
-            keys = np.flatnonzero(present)
-            lut = np.cumsum(present) - 1
-            lut[-1] = len(keys)
-            code = lut[at]
+            self.keys = np.flatnonzero(present).astype(np.int64)
+            self.lut = np.cumsum(present) - 1
+            self.lut[-1] = len(self.keys)
+            self.identity = k == 1 and len(self.keys) == n_ch  # order 1, every channel: code = channel
         else:
-            keys, inverse = np.unique(at[valid], return_inverse=True)
-            code = np.full(n, len(keys), dtype=np.intp)
-            code[valid] = inverse
-    step = code[1:] != code[:-1]
-    step &= code[1:] < len(keys)
-    step &= code[:-1] < len(keys)
-    step[first[first > 0] - 1] = False  # no transition into the next path
-    return _Windows(code, step, paths, first, last, keys.astype(np.int64, copy=False))
+            found = [np.unique(keys[keys >= 0]) for keys in (_window_keys(t, o, n_ch, k) for _, t, o in path_blocks(jr))]
+            self.keys = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+            self.identity = False
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def windows(self, touches: np.ndarray, offsets: np.ndarray) -> _Windows:
+        """The windows of the paths ``offsets`` over ``touches`` (a block of the journeys)."""
+        k, s = self.k, len(self.keys)
+        if self.identity:
+            code = touches.astype(np.intp)
+        else:
+            at = _window_keys(touches, offsets, self.n_ch, k)
+            if self.lut is not None:
+                code = self.lut[at]
+            else:
+                code = np.minimum(np.searchsorted(self.keys, at), s)
+                code[at < 0] = s
+        lengths = np.diff(offsets)
+        paths = np.flatnonzero(lengths > 0)
+        first = offsets[paths]
+        last = np.where(lengths[paths] >= k, offsets[paths + 1] - k, first)
+        step = code[1:] != code[:-1]
+        if k > 1:
+            step &= code[1:] < s
+            step &= code[:-1] < s
+        step[first[first > 0] - 1] = False  # no transition into the next path
+        return _Windows(code, step, paths, first, last)
+
+
+def _window_keys(touches: np.ndarray, offsets: np.ndarray, n_ch: int, k: int) -> np.ndarray:
+    """The key of the window starting at each touch, -1 where none starts."""
+    n = len(touches)
+    t = touches.astype(np.int64)
+    if k == 1:  # every touch is a window of its own
+        t *= 2
+        t += 1
+        return t
+    lengths = np.diff(offsets)
+    n_full = max(n - k + 1, 0)
+    at = np.empty(n, dtype=np.int64)
+    full = at[:n_full]
+    full[:] = t[:n_full]
+    for j in range(1, k):  # a loop over the order, not the data
+        full *= n_ch
+        full += t[j : j + n_full]
+    full *= k + 1
+    full += k
+    at[n_full:] = -1
+    paths = np.flatnonzero(lengths > 0)
+    starts, ends = offsets[paths], offsets[paths + 1]
+    for j in range(1, k):  # the last k - 1 touches of a path start no full window
+        at[np.maximum(ends - j, starts)] = -1
+    short = paths[lengths[paths] < k]  # the whole path is one state
+    if len(short):
+        starts, width = offsets[short], lengths[short]
+        key_short = np.zeros(len(short), dtype=np.int64)
+        for j in range(k - 1):
+            key_short = np.where(j < width, key_short * n_ch + t[np.minimum(starts + j, n - 1)], key_short)
+        at[starts] = key_short * (k + 1) + width
+    return at
 
 
 def _digits(keys: np.ndarray, k: int, n_ch: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ sum to the journeys' total conversions and whose value sums to their total value
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -116,15 +117,32 @@ def _by_position(
     paths = np.flatnonzero(jr.lengths > 0)
     amounts = (jr.conversions, jr.value)
     if every is not None:
-        codes = jr.touches.astype(np.intp)
-        for total, amount in zip(out, amounts, strict=True):
-            total += np.bincount(codes, weights=np.repeat(amount * every, jr.lengths), minlength=n_ch)
+        for paths_in, touches, offsets in path_blocks(jr):  # a loop over blocks of paths
+            codes = touches.astype(np.intp)
+            for total, amount in zip(out, amounts, strict=True):
+                total += np.bincount(codes, weights=np.repeat((amount * every)[paths_in], np.diff(offsets)),
+                                     minlength=n_ch)
     for share, at in ((first, jr.offsets[paths]), (last, jr.offsets[paths + 1] - 1)):
         if share is not None:
             codes = jr.touches[at].astype(np.intp)
             for total, amount in zip(out, amounts, strict=True):
                 total += np.bincount(codes, weights=(amount * share)[paths], minlength=n_ch)
     return out[0], out[1]
+
+
+#: Paths per block where a model works block by block, so that its temporary arrays
+#: per touch stay small (a few MB) whatever the number of journeys.
+BLOCK = 1 << 15
+
+
+def path_blocks(jr: Journeys, block: int | None = None) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """(paths, their touches, their offsets from 0) for consecutive runs of ``block``
+    (default ``BLOCK``) paths."""
+    size = block or BLOCK
+    for a in range(0, jr.n_paths, size):  # a loop over blocks of paths
+        b = min(a + size, jr.n_paths)
+        lo, hi = int(jr.offsets[a]), int(jr.offsets[b])
+        yield slice(a, b), jr.touches[lo:hi], jr.offsets[a : b + 1] - lo
 
 
 def _position(jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
