@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,14 +152,13 @@ class _Chain:
         counts_dense = np.zeros(n_cells if dense else 0)
         sparse_parts: list[tuple[np.ndarray, np.ndarray]] = []
         conv_end, value_end = np.zeros(s + 1), np.zeros(s + 1)
-        for paths_in, touches, offsets in path_blocks(jr):  # a loop over blocks of paths
+        for paths_in, w in states.block_windows(jr):  # a loop over blocks of paths
             conv, nulls, value = jr.conversions[paths_in], jr.nulls[paths_in], jr.value[paths_in]
-            w = states.windows(touches, offsets)
             both = conv + nulls
             ends = w.code[w.last]
             # transitions between windows (weight 0 where there is none), start -> first
             # state, last state -> conversion and -> null
-            per_touch = np.repeat(both, np.diff(offsets))
+            per_touch = np.repeat(both, np.diff(jr.offsets[paths_in.start : paths_in.stop + 1]))
             cells = [w.code[:-1] * width + w.code[1:], s * width + w.code[w.first], ends * width + s + 1,
                      ends * width + s + 2]
             weights = [np.where(w.step, per_touch[:-1], 0.0), both[w.paths], conv[w.paths], nulls[w.paths]]
@@ -271,10 +271,15 @@ class _States:
         self.k, self.n_ch = k, n_ch
         space = n_ch**k * (k + 1)
         self.lut: np.ndarray | None = None
+        self._block_keys: list[np.ndarray] = []  # each block's window keys, kept small for block_windows
         if space <= max(4 * jr.n_touches, 1 << 16):  # few possible states: a lookup table, no sort
             present = np.zeros(space + 1, dtype=bool)
+            small = np.int16 if space < 2**15 else np.int32 if space < 2**31 else np.int64
             for _, touches, offsets in path_blocks(jr):
-                present[_window_keys(touches, offsets, n_ch, k)] = True  # -1 (no window) marks the extra slot
+                keys = _window_keys(touches, offsets, n_ch, k)
+                present[keys] = True  # -1 (no window) marks the extra slot
+                if k > 1:
+                    self._block_keys.append(keys.astype(small))
             present[-1] = False
             self.keys = np.flatnonzero(present).astype(np.int64)
             self.lut = np.cumsum(present) - 1
@@ -288,13 +293,19 @@ class _States:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def windows(self, touches: np.ndarray, offsets: np.ndarray) -> _Windows:
-        """The windows of the paths ``offsets`` over ``touches`` (a block of the journeys)."""
+    def block_windows(self, jr: Journeys) -> Iterator[tuple[slice, _Windows]]:
+        """The windows of each block of paths (``path_blocks``) of the journeys."""
+        for i, (paths_in, touches, offsets) in enumerate(path_blocks(jr)):  # a loop over blocks of paths
+            yield paths_in, self.windows(touches, offsets, self._block_keys[i] if self._block_keys else None)
+
+    def windows(self, touches: np.ndarray, offsets: np.ndarray, keys: np.ndarray | None = None) -> _Windows:
+        """The windows of the paths ``offsets`` over ``touches``; ``keys``: their window
+        keys when known."""
         k, s = self.k, len(self.keys)
         if self.identity:
             code = touches.astype(np.intp)
         else:
-            at = _window_keys(touches, offsets, self.n_ch, k)
+            at = _window_keys(touches, offsets, self.n_ch, k) if keys is None else keys
             if self.lut is not None:
                 code = self.lut[at]
             else:
