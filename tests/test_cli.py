@@ -146,6 +146,18 @@ def test_interrupted_run_leaves_no_report_folder(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if ".partial-" in p.name] == []
 
 
+def test_a_failed_background_write_fails_the_report(tmp_path: Path) -> None:
+    """sessions.parquet is written while later stages run; its error still surfaces,
+    and neither the report folder nor the temporary one is left."""
+    from unittest import mock
+
+    ev = jf.datasets.load_sample().head(3000)
+    with mock.patch.object(pd.DataFrame, "to_parquet", side_effect=OSError("disk full")), \
+            pytest.raises(OSError, match="disk full"):
+        jf.run_report(ev, out_dir=tmp_path / "out", config=jf.ReportConfig.from_dict({"output": {"charts": False}}))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_subcommands_write_tables(tmp_path: Path) -> None:
     src = tmp_path / "ev.parquet"
     jf.datasets.simulate_webshop(80, seed=5).to_parquet(src)

@@ -24,6 +24,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -191,6 +192,27 @@ class _Run:
     notes: dict[str, str] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, Any] = field(default_factory=dict)  # event counts when the events are not in memory
+    writes: list[Future[None]] = field(default_factory=list)  # files being written in the background
+    _writer: ThreadPoolExecutor | None = None
+
+    def write_later(self, write: Callable[[], None], name: str) -> None:
+        """Write a large file on a background thread while the next stages run (its
+        encoders release the GIL); :meth:`finish_writes` waits for it."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="journeyflow-write")
+        self.writes.append(self._writer.submit(write))
+        self.files.append(name)
+
+    def finish_writes(self) -> None:
+        """Wait for the background writes; the first error is raised."""
+        try:
+            for future in self.writes:
+                future.result()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True, cancel_futures=True)
+                self._writer = None
+            self.writes.clear()
 
 
 def run_report(
@@ -318,9 +340,14 @@ def run_report(
     try:
         with cluster:
             records = _run_stages(run, stages, shown, profile)
+        with StageTimer(memory=profile) as timer:  # what the background writes still need
+            run.finish_writes()
+        records.append(StageRecord("writing", "ok", timer.seconds, timer.start_rss, timer.peak_rss))
         _write_summary(run)
         _move_into_place(tmp, out, overwrite=overwrite)
     except BaseException:
+        with contextlib.suppress(BaseException):
+            run.finish_writes()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return ReportResult(out, run.summary, tuple(run.files), tuple(records))
@@ -614,8 +641,7 @@ def _stage_sessions(run: _Run) -> str | None:
     assert run.events is not None
     table = _package().sessions(run.events, conversion=list(run.config.conversion.events))
     run.sessions_table = table
-    table.to_parquet(run.tmp / "sessions.parquet", index=False)
-    run.files.append("sessions.parquet")
+    run.write_later(lambda: table.to_parquet(run.tmp / "sessions.parquet", index=False), "sessions.parquet")
     return None
 
 
