@@ -682,6 +682,7 @@ def build_journeys(
     n = len(frame)
     conv = _conversion_flags(frame, names, conversion)
     conv_rows = np.flatnonzero(conv)  # few: per-session sums only look at these
+    del conv
     value_col = value if value is not None and value != "revenue" else names.get("revenue")
     if value is not None and value != "revenue" and value not in frame.columns:
         raise SchemaError(f"Column {value!r} (value=) is not in the events; pass value=None to count conversions.")
@@ -702,11 +703,13 @@ def build_journeys(
     # sessions: first row (by time) gives user, start and touch; sums give conversions
     order = sort_order(sess, times)
     rows0 = order[group_starts(sess)] if n else np.zeros(0, np.int64)
+    del order  # the per-event arrays go as soon as they are used: peak memory
     present = sess[rows0]  # session codes in order
     n_codes = int(present[-1]) + 1 if n else 0
     s_user, s_start, s_touch = users[rows0], times[rows0], touch_codes[rows0]
     s_missing = touch_missing[rows0]
     c_sess = sess[conv_rows]
+    del sess, touch_codes, touch_missing
     s_conv = np.bincount(c_sess, minlength=n_codes).astype(np.float64)[present]
     s_value = np.bincount(c_sess, weights=conv_value, minlength=n_codes)[present]
     first_conv = np.full(n_codes, np.iinfo(np.int64).max, dtype=np.int64)
@@ -731,6 +734,7 @@ def build_journeys(
     j_conv = s_conv[last]
     j_value = s_value[last]
     j_conv_time = np.where(j_conv > 0, s_conv_time[last], np.iinfo(np.int64).min)
+    del new_user, prev_conv, s_conv, s_value, s_conv_time, present, c_sess, first_conv
     keep = np.ones(m, dtype=bool)
     if lookback_ns is not None:
         t_conv = j_conv_time[jid]
@@ -804,11 +808,12 @@ def _conversion_flags(frame: pd.DataFrame, names: Mapping[str, str], conversion:
 def _touch_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Codes for touch labels; categories keep their order, others sort; missing -> '(none)'."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        raw = values.cat.codes.to_numpy().astype(np.int64)
         n_cats = len(values.cat.categories)
+        small = np.int16 if n_cats < 2**15 - 1 else np.int32  # 2 bytes per event, not 8
+        raw = values.cat.codes.to_numpy().astype(small)
         raw[raw < 0] = n_cats  # missing -> "(none)", after the categories
         used = np.bincount(raw, minlength=n_cats + 1) > 0  # channels that never occur are not touches
-        renumber = np.cumsum(used) - 1
+        renumber = (np.cumsum(used) - 1).astype(small)
         cats = [str(c) for c in values.cat.categories[used[:n_cats]]] + (["(none)"] if used[n_cats] else [])
         return renumber[raw], pd.Index(cats, dtype=object)
     text = values.astype(object).where(values.notna(), "(none)")
