@@ -134,7 +134,8 @@ class MarkovAttribution(AttributionModel):
 #: Chains with at most this many states (start included) are solved densely, all
 #: channels' removals in one batched solve; larger ones by a sparse solve per channel.
 DENSE_STATES = 200
-#: Transition counts are summed into a dense (states x states) table up to this size.
+#: Transitions between states are summed into a dense (states x states) table up to
+#: this size (32 MB), else as sparse entries.
 _DENSE_CELLS = 1 << 22
 
 
@@ -147,36 +148,43 @@ class _Chain:
         self.n_states, self.keys, self.k = s, states.keys, k
         self.member = _membership(states.keys, k, len(jr.channels))
         width = s + 3  # to: states, start (never), conversion, null
-        n_cells = (s + 1) * width
-        dense = n_cells <= _DENSE_CELLS
-        counts_dense = np.zeros(n_cells if dense else 0)
-        sparse_parts: list[tuple[np.ndarray, np.ndarray]] = []
-        conv_end, value_end = np.zeros(s + 1), np.zeros(s + 1)
+        dense = s * s <= _DENSE_CELLS
+        between = np.zeros(s * s if dense else 0)  # state -> state, summed per block
+        parts: list[tuple[np.ndarray, np.ndarray]] = []  # ... or its non-zero entries, summed at the end
+        start, to_conv, to_null, value_end = (np.zeros(s) for _ in range(4))
         for paths_in, w in states.block_windows(jr):  # a loop over blocks of paths
             conv, nulls, value = jr.conversions[paths_in], jr.nulls[paths_in], jr.value[paths_in]
             both = conv + nulls
-            ends = w.code[w.last]
-            # transitions between windows (weight 0 where there is none), start -> first
-            # state, last state -> conversion and -> null
-            per_touch = np.repeat(both, np.diff(jr.offsets[paths_in.start : paths_in.stop + 1]))
-            cells = [w.code[:-1] * width + w.code[1:], s * width + w.code[w.first], ends * width + s + 1,
-                     ends * width + s + 2]
-            weights = [np.where(w.step, per_touch[:-1], 0.0), both[w.paths], conv[w.paths], nulls[w.paths]]
-            for c, x in zip(cells, weights, strict=True):
-                if dense:
-                    counts_dense += np.bincount(c, weights=x, minlength=n_cells)
-                else:
-                    keep = x != 0
-                    sparse_parts.append((c[keep], x[keep]))
-            conv_end += np.bincount(ends, weights=conv[w.paths], minlength=s + 1)
-            value_end += np.bincount(ends, weights=value[w.paths], minlength=s + 1)
+            ends, firsts = w.code[w.last], w.code[w.first]
+            # transitions between windows: weight 0 where there is none (no state, another path)
+            steps = np.where(w.step, np.repeat(both, np.diff(jr.offsets[paths_in.start : paths_in.stop + 1]))[:-1], 0.0)
+            src_, dst = np.minimum(w.code[:-1], s - 1), np.minimum(w.code[1:], s - 1)  # no state: weight 0 anyway
+            cells = src_ * s + dst
+            if dense:
+                np.add.at(between, cells, steps)  # in place: no (states x states) temporary per block
+            else:
+                keep = steps != 0
+                parts.append((cells[keep], steps[keep]))
+            start += np.bincount(firsts, weights=both[w.paths], minlength=s)
+            to_conv += np.bincount(ends, weights=conv[w.paths], minlength=s)
+            to_null += np.bincount(ends, weights=nulls[w.paths], minlength=s)
+            value_end += np.bincount(ends, weights=value[w.paths], minlength=s)
         if dense:
-            counts = sp.csr_matrix(counts_dense.reshape(s + 1, width))
+            nz = np.flatnonzero(between)
+            cells, weights = nz, between[nz]
         else:
-            flat = np.concatenate([c for c, _ in sparse_parts])
-            counts = sp.csr_matrix((np.concatenate([x for _, x in sparse_parts]), (flat // width, flat % width)),
-                                   shape=(s + 1, width))
-            counts.sum_duplicates()
+            cells = np.concatenate([c for c, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
+            weights = np.concatenate([x for _, x in parts]) if parts else np.zeros(0)
+        idx = np.arange(s)
+        counts = sp.csr_matrix(
+            (np.concatenate([weights, start, to_conv, to_null]),
+             (np.concatenate([cells // s, np.full(s, s), idx, idx]),
+              np.concatenate([cells % s, idx, np.full(s, s + 1), np.full(s, s + 2)]))),
+            shape=(s + 1, width),
+        )
+        counts.sum_duplicates()
+        counts.eliminate_zeros()
+        conv_end = to_conv
         rows = np.asarray(counts.sum(axis=1)).ravel()
         self.visits = rows  # weighted transitions out of each state (and start)
         inv = np.where(rows > 0, 1.0 / np.where(rows > 0, rows, 1), 0.0)
@@ -185,7 +193,7 @@ class _Chain:
         self.q = probs[:, : s + 1].tocsr()  # transient -> transient
         self.r = np.asarray(probs[:, s + 1].todense()).ravel()  # -> conversion
         # average value of the conversions that ended in each state
-        avg_value = np.divide(value_end[:s], conv_end[:s], out=np.zeros(s), where=conv_end[:s] > 0)
+        avg_value = np.divide(value_end, conv_end, out=np.zeros(s), where=conv_end > 0)
         self.r_value = self.r * np.concatenate([avg_value, [0.0]])
 
     def absorption(self) -> np.ndarray:

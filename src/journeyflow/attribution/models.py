@@ -132,7 +132,7 @@ def _by_position(
 
 #: Paths per block where a model works block by block, so that its temporary arrays
 #: per touch stay small (a few MB) whatever the number of journeys.
-BLOCK = 1 << 15
+BLOCK = 1 << 13
 
 
 def path_blocks(jr: Journeys, block: int | None = None) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
