@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -168,15 +169,36 @@ def test_missing_touches_label_drop_and_empty_journeys() -> None:
     assert gone.n_paths == 1 and gone.total_conversions == 1
 
 
-def test_nbytes_counts_every_array_and_the_user_ids() -> None:
+def _held_bytes(obj: object) -> int:
+    """Slow reference for nbytes: every array reachable through the container's slots."""
+    if obj is None or isinstance(obj, (int, str, np.dtype)):
+        return 0
+    if isinstance(obj, np.ndarray):
+        deep = pd.Series(obj, dtype=object).memory_usage(deep=True, index=False) if obj.dtype == object else 0
+        return int(deep or obj.nbytes)
+    if isinstance(obj, pa.Array):
+        return int(obj.get_total_buffer_size())
+    if isinstance(obj, (pd.Index, pd.DataFrame)):
+        usage = obj.memory_usage(deep=True) if isinstance(obj, pd.Index) else obj.memory_usage(deep=True, index=False).sum()
+        return int(usage)
+    slots = [s for cls in type(obj).__mro__ for s in getattr(cls, "__slots__", ())]
+    assert slots, f"unexpected object held by Journeys: {type(obj)}"
+    return sum(_held_bytes(getattr(obj, s)) for s in slots)
+
+
+def test_nbytes_counts_everything_held_and_the_user_id_text() -> None:
     ev = jf.assign_touchpoints(jf.datasets.simulate_webshop(200, seed=4))
-    jr = jf.build_journeys(ev)
-    arrays = jr.touches.nbytes + jr.offsets.nbytes + 3 * 8 * jr.n_paths + jr.times.nbytes + jr.conversion_times.nbytes
-    ids = sum(len(str(u)) for u in jr.user_ids)  # at least one byte per character
-    assert jr.nbytes >= arrays + ids
-    assert jr.nbytes - arrays <= 200 * jr.n_paths  # python strings: about 50-60 bytes each here
+    jr = jf.build_journeys(ev, segments=["device"])
+    assert jr.nbytes == _held_bytes(jr)
+    assert jr.nbytes >= jr.n_touches * (1 + 8)  # a code and an int64 ns time per touch at least
+    # the text of the ids is counted: 40 more characters per person, at least 40 more bytes each
+    longer = ev.assign(user_id="x" * 40 + ev["user_id"].astype(str))
+    assert jf.build_journeys(longer, segments=["device"]).nbytes - jr.nbytes >= 40 * ev["user_id"].nunique()
     paths = jf.Journeys.from_paths(jr.to_paths(), conversions="conversions", nulls="nulls", value="value")
+    assert paths.nbytes == _held_bytes(paths)
     assert paths.nbytes < jr.nbytes  # aggregated: no times, no user ids
+    mixed = jf.Journeys([0], [0, 1, 1], ["a"], [1.0, 0.0], user_ids=np.array([("tuple", 1), None], dtype=object))
+    assert mixed.nbytes == _held_bytes(mixed)
 
 
 @settings(max_examples=50, deadline=None)
