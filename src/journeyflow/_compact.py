@@ -70,7 +70,8 @@ def _narrowest_float(values: np.ndarray) -> np.ndarray:
         ints = values.astype(np.uint8 if hi <= 255 else np.uint16 if hi <= 65535 else np.uint32)
         if same_bits(ints.astype(np.float64), values):  # whole numbers, and no -0.0
             return ints
-    single = values.astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32's range: inf, caught by the bit check
+        single = values.astype(np.float32)
     if same_bits(single.astype(np.float64), values):
         return single
     return np.array(values)
