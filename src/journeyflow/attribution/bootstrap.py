@@ -185,6 +185,7 @@ def _refit_samples(boot: Bootstrap, model: AttributionModel, jr: Journeys) -> np
 
 def _refit_sampler(model: AttributionModel, jr: Journeys) -> Sampler:
     per_value = np.where(jr.conversions > 0, jr.value / np.where(jr.conversions > 0, jr.conversions, 1), 0.0)
+    touches, offsets, times, conversion_times = jr.touches, jr.offsets, jr.times, jr.conversion_times  # decoded once
 
     def run(conv: np.ndarray, nulls: np.ndarray) -> np.ndarray:
         rows = []
@@ -192,8 +193,8 @@ def _refit_sampler(model: AttributionModel, jr: Journeys) -> Sampler:
             if c_b.sum() <= 0:
                 rows.append(np.zeros(len(jr.channels)))
                 continue
-            jr_b = Journeys(jr.touches, jr.offsets, jr.channels, c_b, n_b, c_b * per_value,
-                            times=jr.times, conversion_times=jr.conversion_times)
+            jr_b = Journeys(touches, offsets, jr.channels, c_b, n_b, c_b * per_value,
+                            times=times, conversion_times=conversion_times)
             fitted = type(model)(**_init_params(model))
             fitted.fit(jr_b)
             assert fitted.attribution_ is not None
