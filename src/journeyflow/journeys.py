@@ -59,13 +59,30 @@ class Journeys:
     conversion_times : array of int64 or datetime64, shape (n_paths,), optional
         Time of each path's conversion (NaT for null paths).
     user_ids : array, shape (n_paths,), optional
-        The user each journey belongs to.
+        The user each journey belongs to (strings, integers, a categorical, ...).
     segments : DataFrame, optional
         One row per path with segment columns (device, persona, ...).
 
     Attributes
     ----------
-    n_paths, n_touches, total_conversions, total_nulls, total_value
+    touches, offsets, conversions, nulls, value, times, conversion_times, user_ids
+        The arrays above as read-only numpy arrays: ``touches`` int8/int16/int32
+        (the narrowest for the number of channels), ``offsets`` int64, the per-path
+        numbers float64, the times int64 ns, ``user_ids`` of the dtype given.
+    lengths, path_index
+        Touches per path, and the path of each touch (int64).
+    n_paths, n_touches, total_conversions, total_nulls, total_value, nbytes
+
+    Notes
+    -----
+    The arrays are stored compactly and losslessly (every value comes back bit for
+    bit) and decoded on access, so read an attribute once per computation rather
+    than in a loop; writing into one raises instead of changing a copy. Touch times
+    are kept as 32-bit steps of their coarsest exact unit (whole seconds, ms, ...)
+    when they fit, otherwise as int64; nulls of single journeys and a value equal to
+    the conversions are derived; per-path numbers and conversion times keep only the
+    entries that are not zero or NaT; a user id's text is stored once per person.
+    ``nbytes`` counts all of it, the text of string user ids included.
 
     Examples
     --------
