@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -276,6 +278,8 @@ def _check_round_trip(lengths: list[int], touches: np.ndarray, conversions: np.n
         _assert_same(got, want[name], name)
     assert jr.offsets.dtype == np.int64 and jr.lengths.dtype == np.int64
     assert jr.nbytes == _held_bytes(jr)
+    for name, got in _plain(pickle.loads(pickle.dumps(jr))).items():  # as dask ships it
+        _assert_same(got, want[name], f"pickled: {name}")
     # take: every other path, reversed; the same values as taking the plain arrays
     idx = np.arange(len(lengths))[::-2]
     part = jr.take(idx)
