@@ -362,6 +362,22 @@ def test_times_round_trip_exactly_in_every_layout(label: str, unit: int, gap: in
     assert jr.conversion_times is not None and (jr.conversion_times == NAT).sum() == (conversions == 0).sum()
 
 
+def test_touches_too_far_from_their_path_start_are_kept_whole() -> None:
+    # ms times: most paths span a few days, some null paths run for months (beyond 2**32 ms = 49.7 days)
+    rng = np.random.default_rng(11)
+    lengths, touches, conversions, value = _single_journeys(rng, 3000)
+    times = _touch_times(rng, lengths, MS, 86_400 * SECOND)
+    ends = np.cumsum(lengths)[np.asarray(lengths) > 1] - 1
+    late = rng.choice(ends, 30, replace=False)
+    times[late] += 80 * 86_400 * SECOND  # the last touch of 30 paths, 80 days later
+    conv_times = _conversion_times(rng, times, lengths, conversions, MS)
+    jr = _check_round_trip(lengths, touches, conversions, None, value, times, conv_times, None)
+    stored = jr._times
+    assert stored is not None and stored.per_path and stored.codes.dtype == np.uint32 and stored.unit == MS
+    assert stored.patch_at is not None and sorted(stored.patch_at.tolist()) == sorted(late.tolist())
+    assert stored.nbytes < 8 * jr.n_touches
+
+
 def test_times_that_are_not_ordered_within_a_path_or_are_nat_round_trip() -> None:
     rng = np.random.default_rng(3)
     lengths, touches, conversions, value = _single_journeys(rng, 500)

@@ -10,7 +10,8 @@ array is kept). ``nbytes`` counts everything the object holds.
   uint8/16/32, float32, float64 that holds it exactly;
 - times (int64 ns): uint32 steps of the coarsest exact unit (the gcd of the times'
   distances from the earliest one) from the earliest time, or from each path's first
-  touch; int64 when neither fits (nanosecond times spread over more than 4.3 s);
+  touch with the few touches too far from it kept whole; int64 when neither pays
+  (nanosecond times spread over more than 4.3 s, unordered paths);
 - labels (user ids): the distinct labels once (Arrow strings when they are all
   ``str``) and a code per path, or, when each label's paths are consecutive, one bit
   per path saying where a new label starts.
@@ -121,14 +122,18 @@ def pack_floats(values: np.ndarray) -> PackedFloats:
 
 
 class PackedTimes:
-    """int64 times: ``base + codes * unit``, where ``base`` is one time for all or one per path."""
+    """int64 times: ``base + codes * unit``, where ``base`` is one time for all or one per
+    path; the few times too far from their path's first touch are kept whole (patches)."""
 
-    __slots__ = ("base", "codes", "unit")
+    __slots__ = ("base", "codes", "patch_at", "patch_times", "unit")
 
-    def __init__(self, codes: np.ndarray, unit: int, base: int | np.ndarray) -> None:
+    def __init__(self, codes: np.ndarray, unit: int, base: int | np.ndarray,
+                 patch_at: np.ndarray | None = None, patch_times: np.ndarray | None = None) -> None:
         self.codes = codes  # uint32 steps, or the int64 times themselves (unit 1, base 0)
         self.unit = unit
         self.base = base  # int, or int64 per path (the path's first touch)
+        self.patch_at = patch_at  # int64 positions whose code is a placeholder, or None
+        self.patch_times = patch_times  # int64 times at those positions
 
     def decode(self, lengths: np.ndarray | None = None) -> np.ndarray:
         """The times; ``lengths`` (touches per path) is needed by the per-path layout."""
@@ -142,6 +147,8 @@ class PackedTimes:
             out += np.repeat(self.base, lengths)
         elif self.base:
             out += self.base
+        if self.patch_at is not None and self.patch_times is not None:
+            out[self.patch_at] = self.patch_times
         return out
 
     @property
@@ -150,8 +157,8 @@ class PackedTimes:
 
     @property
     def nbytes(self) -> int:
-        extra = self.base.nbytes if isinstance(self.base, np.ndarray) else 0
-        return int(self.codes.nbytes + extra)
+        held = (self.codes, self.base, self.patch_at, self.patch_times)
+        return int(sum(a.nbytes for a in held if isinstance(a, np.ndarray)))
 
 
 def _unit(times: np.ndarray, lo: int) -> int:
@@ -186,10 +193,17 @@ def pack_times(times: np.ndarray, offsets: np.ndarray | None = None) -> PackedTi
         # each path's first touch (an empty path takes any touch: it repeats it 0 times)
         base = times[np.minimum(offsets[:stop], last)]
         end = int(offsets[stop])
-        rel = times[:end] - np.repeat(base, lengths)
-        if end and (int(rel.min()) < 0 or int(rel.max()) // unit > _UINT32_MAX):
+        steps = (times[:end] - np.repeat(base, lengths)) // unit
+        far = steps > _UINT32_MAX  # e.g. ms times of a null path that ran for months
+        n_far = int(np.count_nonzero(far))
+        # 4 bytes a touch, 8 a path and 16 a patch must beat 8 bytes a touch
+        if end and (int(steps.min()) < 0 or 4 * end + 8 * stop + 16 * n_far >= 8 * end):
             return raw
-    return PackedTimes((rel // unit).astype(np.uint32), unit, base)
+    if not n_far:
+        return PackedTimes(steps.astype(np.uint32), unit, base)
+    patch_at = np.flatnonzero(far)
+    steps[patch_at] = 0
+    return PackedTimes(steps.astype(np.uint32), unit, base, patch_at, times[patch_at])
 
 
 class PackedLabels:
