@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "_validation": 1,
     "schema": 1,
     "_encode": 2,
+    "_compact": 2,
     "io": 2,
     "sessions": 3,
     "touchpoints": 3,

@@ -17,6 +17,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._compact import (
+    PackedFloats,
+    PackedLabels,
+    labels_from_codes,
+    labels_nbytes,
+    pack_floats,
+    pack_labels,
+    pack_maybe_times,
+    pack_times,
+    readonly,
+    same_bits,
+)
 from ._validation import check_frame, describe
 from .exceptions import DataError, InputTypeError, OptionError, SchemaError
 from .schema import resolve_columns
@@ -47,13 +59,30 @@ class Journeys:
     conversion_times : array of int64 or datetime64, shape (n_paths,), optional
         Time of each path's conversion (NaT for null paths).
     user_ids : array, shape (n_paths,), optional
-        The user each journey belongs to.
+        The user each journey belongs to (strings, integers, a categorical, ...).
     segments : DataFrame, optional
         One row per path with segment columns (device, persona, ...).
 
     Attributes
     ----------
-    n_paths, n_touches, total_conversions, total_nulls, total_value
+    touches, offsets, conversions, nulls, value, times, conversion_times, user_ids
+        The arrays above as read-only numpy arrays: ``touches`` int8/int16/int32
+        (the narrowest for the number of channels), ``offsets`` int64, the per-path
+        numbers float64, the times int64 ns, ``user_ids`` of the dtype given.
+    lengths, path_index
+        Touches per path, and the path of each touch (int64).
+    n_paths, n_touches, total_conversions, total_nulls, total_value, nbytes
+
+    Notes
+    -----
+    The arrays are stored compactly and losslessly (every value comes back bit for
+    bit) and decoded on access, so read an attribute once per computation rather
+    than in a loop; writing into one raises instead of changing a copy. Touch times
+    are kept as 32-bit steps of their coarsest exact unit (whole seconds, ms, ...)
+    when they fit, otherwise as int64; nulls of single journeys and a value equal to
+    the conversions are derived; per-path numbers and conversion times keep only the
+    entries that are not zero or NaT; a user id's text is stored once per person.
+    ``nbytes`` counts all of it, the text of string user ids included.
 
     Examples
     --------
@@ -71,15 +100,15 @@ class Journeys:
 
     __slots__ = (
         "_channels",
-        "conversion_times",
-        "conversions",
-        "nulls",
-        "offsets",
+        "_conversion_times",
+        "_conversions",
+        "_nulls",
+        "_offsets",
+        "_times",
+        "_touches",
+        "_user_ids",
+        "_value",
         "segments",
-        "times",
-        "touches",
-        "user_ids",
-        "value",
     )
 
     def __init__(
@@ -101,18 +130,18 @@ class Journeys:
             raise DataError(f"channels must be unique; {dup} appear more than once.")
         offsets = np.asarray(offsets, dtype=np.int64)
         n_channels = len(channels)
-        code_dtype = np.int16 if n_channels < 2**15 else np.int32
+        code_dtype = np.int8 if n_channels <= 2**7 else np.int16 if n_channels <= 2**15 else np.int32
         touches = np.asarray(touches)
         if touches.dtype.kind not in "iu":
             raise InputTypeError(f"touches must be integer codes; got dtype {touches.dtype}.")
-        touches = touches.astype(code_dtype, copy=False)
         if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != len(touches):
             raise DataError(
                 "offsets must start at 0, end at len(touches) and have one entry more than "
                 f"there are paths; got {len(offsets)} offsets ending at "
                 f"{offsets[-1] if len(offsets) else None} for {len(touches)} touches."
             )
-        if np.any(np.diff(offsets) < 0):
+        lengths = np.diff(offsets)
+        if np.any(lengths < 0):
             raise DataError("offsets must be non-decreasing.")
         if len(touches) and (touches.min() < 0 or touches.max() >= n_channels):
             raise DataError(
@@ -121,14 +150,16 @@ class Journeys:
             )
         n = len(offsets) - 1
         conversions = self._per_path("conversions", conversions, n)
-        if nulls is None:
-            nulls = np.clip(1.0 - conversions, 0.0, None)
-        nulls = self._per_path("nulls", nulls, n)
-        value = conversions.copy() if value is None else self._per_path("value", value, n)
-        for name, arr in (("conversions", conversions), ("nulls", nulls)):
+        checked = [("conversions", conversions)]
+        if nulls is not None:
+            nulls = self._per_path("nulls", nulls, n)
+            checked.append(("nulls", nulls))
+        if value is not None:
+            value = self._per_path("value", value, n)
+        for name, arr in checked:
             if np.any(~np.isfinite(arr)) or np.any(arr < 0):
                 raise DataError(f"{name} must be finite and >= 0 for every path.")
-        if np.any(~np.isfinite(value)):
+        if value is not None and np.any(~np.isfinite(value)):
             raise DataError("value must be finite for every path (use 0 for no value).")
         if times is not None:
             times = _as_ns(times, "times")
@@ -142,15 +173,18 @@ class Journeys:
             raise DataError(f"user_ids must have one entry per path ({n}); got {len(user_ids)}.")
         if segments is not None and len(segments) != n:
             raise DataError(f"segments must have one row per path ({n}); got {len(segments)}.")
-        self.touches = touches
-        self.offsets = offsets
+        # Compact storage (see _compact): the public attributes below decode it on access.
         self._channels = channels
-        self.conversions = conversions
-        self.nulls = nulls
-        self.value = value
-        self.times = times
-        self.conversion_times = conversion_times
-        self.user_ids = user_ids
+        self._touches = touches.astype(code_dtype)  # (n_touches,), int8 for up to 128 channels
+        self._offsets = offsets.astype(np.int32) if len(touches) < 2**31 else offsets  # (n_paths + 1,)
+        self._conversions = pack_floats(conversions)
+        # None: the single-journey default, nulls = max(1 - conversions, 0)
+        self._nulls = None if nulls is None or same_bits(nulls, _single_nulls(self._conversions)) else pack_floats(nulls)
+        # None: value equals conversions (each conversion worth 1)
+        self._value = None if value is None or same_bits(value, conversions) else pack_floats(value)
+        self._times = None if times is None else pack_times(times, offsets)
+        self._conversion_times = None if conversion_times is None else pack_maybe_times(conversion_times)
+        self._user_ids = None if user_ids is None else pack_labels(user_ids)
         self.segments = segments.reset_index(drop=True) if segments is not None else None
 
     @staticmethod
@@ -160,6 +194,56 @@ class Journeys:
             raise DataError(f"{name} must have one entry per path ({n}); got shape {arr.shape}.")
         return arr
 
+    # ------------------------------------------------------------------ data
+    # Read-only arrays: a write into one would change a decoded copy, not the journeys.
+    @property
+    def touches(self) -> np.ndarray:
+        """Touch codes (int8, int16 or int32), shape (n_touches,); paths concatenated."""
+        return readonly(self._touches)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """int64, shape (n_paths + 1,): ``touches[offsets[i]:offsets[i + 1]]`` is path ``i``."""
+        return readonly(np.asarray(self._offsets, dtype=np.int64))
+
+    @property
+    def conversions(self) -> np.ndarray:
+        """Conversions of each path, float64, shape (n_paths,)."""
+        return readonly(self._conversions.decode())
+
+    @property
+    def nulls(self) -> np.ndarray:
+        """Non-converting journeys each path stands for, float64, shape (n_paths,)."""
+        if self._nulls is None:
+            return readonly(_single_nulls(self._conversions))
+        return readonly(self._nulls.decode())
+
+    @property
+    def value(self) -> np.ndarray:
+        """Conversion value of each path, float64, shape (n_paths,)."""
+        return self.conversions if self._value is None else readonly(self._value.decode())
+
+    @property
+    def times(self) -> np.ndarray | None:
+        """Time of each touch, int64 ns since the epoch (UTC), shape (n_touches,); None if unknown."""
+        if self._times is None:
+            return None
+        return readonly(self._times.decode(self.lengths if self._times.per_path else None))
+
+    @property
+    def conversion_times(self) -> np.ndarray | None:
+        """Time of each path's first conversion, int64 ns (NaT for null paths); None if unknown."""
+        return None if self._conversion_times is None else readonly(self._conversion_times.decode())
+
+    @property
+    def user_ids(self) -> np.ndarray | None:
+        """The user of each journey, shape (n_paths,); None if unknown."""
+        if self._user_ids is None:
+            return None
+        if isinstance(self._user_ids, PackedLabels):
+            return readonly(self._user_ids.decode())
+        return readonly(self._user_ids)
+
     # ------------------------------------------------------------------ facts
     @property
     def channels(self) -> pd.Index:
@@ -168,28 +252,29 @@ class Journeys:
 
     @property
     def n_paths(self) -> int:
-        return len(self.offsets) - 1
+        return len(self._offsets) - 1
 
     @property
     def n_touches(self) -> int:
-        return len(self.touches)
+        return len(self._touches)
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the container's arrays (user ids and segments counted deep)."""
-        arrays = (self.touches, self.offsets, self.conversions, self.nulls, self.value, self.times,
-                  self.conversion_times)
-        total = int(sum(a.nbytes for a in arrays if a is not None))
-        if self.user_ids is not None:
-            total += int(pd.Series(self.user_ids).memory_usage(deep=True, index=False))
+        """Memory held by the container: its compact arrays, the channel names, and user
+        ids and segments counted deep (the text of string ids included)."""
+        packed = (self._conversions, self._nulls, self._value, self._times, self._conversion_times)
+        total = self._touches.nbytes + self._offsets.nbytes + sum(p.nbytes for p in packed if p is not None)
+        total += int(self._channels.memory_usage(deep=True))
+        if self._user_ids is not None:
+            total += labels_nbytes(self._user_ids)
         if self.segments is not None:
             total += int(self.segments.memory_usage(deep=True, index=False).sum())
-        return total
+        return int(total)
 
     @property
     def lengths(self) -> np.ndarray:
-        """Number of touches of each path, shape (n_paths,)."""
-        return np.diff(self.offsets)
+        """Number of touches of each path, int64, shape (n_paths,)."""
+        return np.asarray(np.diff(self._offsets), dtype=np.int64)
 
     @property
     def path_index(self) -> np.ndarray:
@@ -229,24 +314,32 @@ class Journeys:
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
         idx = idx.astype(np.int64)
+        offsets, pos = self._touch_positions(idx)
+        times = self.times
+        conversion_times = self.conversion_times
+        ids = self._user_ids
+        return Journeys(
+            self._touches[pos],
+            offsets,
+            self._channels,
+            self.conversions[idx],
+            None if self._nulls is None else self.nulls[idx],
+            None if self._value is None else self.value[idx],
+            times=None if times is None else times[pos],
+            conversion_times=None if conversion_times is None else conversion_times[idx],
+            user_ids=None if ids is None else ids.take(idx) if isinstance(ids, PackedLabels) else ids[idx],
+            segments=None if self.segments is None else self.segments.iloc[idx],
+        )
+
+    def _touch_positions(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Offsets of the paths ``idx`` (int64) taken in that order, and the flat positions of their touches."""
         lengths = self.lengths[idx]
         offsets = np.zeros(len(idx) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         starts = self.offsets[idx]
         # flat positions of the kept touches: start of own path + rank within path
         pos = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
-        return Journeys(
-            self.touches[pos],
-            offsets,
-            self._channels,
-            self.conversions[idx],
-            self.nulls[idx],
-            self.value[idx],
-            times=None if self.times is None else self.times[pos],
-            conversion_times=None if self.conversion_times is None else self.conversion_times[idx],
-            user_ids=None if self.user_ids is None else np.asarray(self.user_ids)[idx],
-            segments=None if self.segments is None else self.segments.iloc[idx],
-        )
+        return offsets, pos
 
     @classmethod
     def concat(cls, parts: Sequence[Journeys], channels: Sequence[str] | None = None) -> Journeys:
@@ -345,10 +438,10 @@ class Journeys:
             seen = np.maximum.accumulate(group)
             first = np.flatnonzero(np.concatenate([[True], seen[1:] > seen[:-1]]))
         m = len(first)
-        shape = self.take(first)
+        offsets, pos = self._touch_positions(first)
         merged = Journeys(
-            shape.touches,
-            shape.offsets,
+            self._touches[pos],
+            offsets,
             self._channels,
             np.bincount(group, weights=self.conversions, minlength=m),
             np.bincount(group, weights=self.nulls, minlength=m),
@@ -543,6 +636,14 @@ def _parse_paths(column: pd.Series, name: str, sep: str) -> tuple[np.ndarray, np
         np.cumsum(np.concatenate(lengths), out=offsets[1:])
     touches = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int16)
     return touches, offsets, list(index)
+
+
+def _single_nulls(conversions: PackedFloats) -> np.ndarray:
+    """Nulls of single journeys: max(1 - conversions, 0), so 1 without conversion, else 0."""
+    whole = conversions.whole_numbers()
+    if whole is not None:  # the same bits as below, 20x faster than np.clip
+        return np.asarray(whole == 0, dtype=np.float64)
+    return np.clip(1.0 - conversions.decode(), 0.0, None)
 
 
 def _num(x: float) -> str:
@@ -762,7 +863,7 @@ def build_journeys(
         value=j_value,
         times=s_start[keep],
         conversion_times=j_conv_time,
-        user_ids=np.asarray(user_labels)[s_user[first_of_j]] if m else np.zeros(0, dtype=object),
+        user_ids=labels_from_codes(s_user[first_of_j], user_labels) if m else np.zeros(0, dtype=object),
         segments=seg,
     )
     empty = counts == 0

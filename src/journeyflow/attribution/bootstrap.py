@@ -263,6 +263,7 @@ def _per_value(jr: Journeys) -> np.ndarray:
 
 def _refit_sampler(model: AttributionModel, jr: Journeys) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     per_value = _per_value(jr)
+    touches, offsets, times, conversion_times = jr.touches, jr.offsets, jr.times, jr.conversion_times  # decoded once
 
     def run(conv: np.ndarray, nulls: np.ndarray) -> np.ndarray:
         rows = []
@@ -270,8 +271,8 @@ def _refit_sampler(model: AttributionModel, jr: Journeys) -> Callable[[np.ndarra
             if c_b.sum() <= 0:
                 rows.append(np.zeros(len(jr.channels)))
                 continue
-            jr_b = Journeys(jr.touches, jr.offsets, jr.channels, c_b, n_b, c_b * per_value,
-                            times=jr.times, conversion_times=jr.conversion_times)
+            jr_b = Journeys(touches, offsets, jr.channels, c_b, n_b, c_b * per_value,
+                            times=times, conversion_times=conversion_times)
             fitted = type(model)(**_init_params(model))
             fitted.fit(jr_b)
             assert fitted.attribution_ is not None

@@ -294,15 +294,16 @@ class TimeDecay(_TouchWeights):
         return f"half_life={str(self.half_life)!r}"
 
     def _weights(self, jr: Journeys) -> np.ndarray:
-        if jr.times is None or jr.conversion_times is None:
+        times, conversion_times = jr.times, jr.conversion_times  # each access decodes
+        if times is None or conversion_times is None:
             raise DataError(
                 "time_decay needs touch times and conversion times; build the journeys with "
                 "jf.build_journeys(events) (paths read with from_paths have no times)."
             )
         pidx = jr.path_index
-        conv_t = jr.conversion_times[pidx]
+        conv_t = conversion_times[pidx]
         converted = jr.conversions[pidx] > 0
-        age = np.where(converted, (conv_t - jr.times).astype(np.float64), 0.0)
+        age = np.where(converted, (conv_t - times).astype(np.float64), 0.0)
         raw = np.exp2(-np.clip(age, 0, None) / float(self.half_life.value))
         total = np.bincount(pidx, weights=raw, minlength=jr.n_paths)
         return np.asarray(raw / total[pidx], dtype=np.float64)
