@@ -152,12 +152,13 @@ class _Chain:
         between = np.zeros(s * s if dense else 0)  # state -> state, summed per block
         parts: list[tuple[np.ndarray, np.ndarray]] = []  # ... or its non-zero entries, summed at the end
         start, to_conv, to_null, value_end = (np.zeros(s) for _ in range(4))
+        all_conv, all_nulls, all_value, lengths = jr.conversions, jr.nulls, jr.value, jr.lengths  # decoded once
         for paths_in, w in states.block_windows(jr):  # a loop over blocks of paths
-            conv, nulls, value = jr.conversions[paths_in], jr.nulls[paths_in], jr.value[paths_in]
+            conv, nulls, value = all_conv[paths_in], all_nulls[paths_in], all_value[paths_in]
             both = conv + nulls
             ends, firsts = w.code[w.last], w.code[w.first]
             # transitions between windows: weight 0 where there is none (no state, another path)
-            steps = np.where(w.step, np.repeat(both, np.diff(jr.offsets[paths_in.start : paths_in.stop + 1]))[:-1], 0.0)
+            steps = np.where(w.step, np.repeat(both, lengths[paths_in])[:-1], 0.0)
             src_, dst = np.minimum(w.code[:-1], s - 1), np.minimum(w.code[1:], s - 1)  # no state: weight 0 anyway
             cells = src_ * s + dst
             if dense:

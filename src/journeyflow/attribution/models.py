@@ -114,17 +114,18 @@ def _by_position(
     ``last[p]`` to its last: one pass over the touches (for ``every``), the rest per path."""
     n_ch = len(jr.channels)
     out = [np.zeros(n_ch), np.zeros(n_ch)]
-    paths = np.flatnonzero(jr.lengths > 0)
+    lengths, offsets, touches = jr.lengths, jr.offsets, jr.touches  # each access may decode: once
+    paths = np.flatnonzero(lengths > 0)
     amounts = (jr.conversions, jr.value)
     if every is not None:
-        for paths_in, touches, offsets in path_blocks(jr):  # a loop over blocks of paths
-            codes = touches.astype(np.intp)
-            for total, amount in zip(out, amounts, strict=True):
-                total += np.bincount(codes, weights=np.repeat((amount * every)[paths_in], np.diff(offsets)),
-                                     minlength=n_ch)
-    for share, at in ((first, jr.offsets[paths]), (last, jr.offsets[paths + 1] - 1)):
+        per_path = [amount * every for amount in amounts]
+        for paths_in, block, _ in path_blocks(jr):  # a loop over blocks of paths
+            codes = block.astype(np.intp)
+            for total, weight in zip(out, per_path, strict=True):
+                total += np.bincount(codes, weights=np.repeat(weight[paths_in], lengths[paths_in]), minlength=n_ch)
+    for share, at in ((first, offsets[paths]), (last, offsets[paths + 1] - 1)):
         if share is not None:
-            codes = jr.touches[at].astype(np.intp)
+            codes = touches[at].astype(np.intp)
             for total, amount in zip(out, amounts, strict=True):
                 total += np.bincount(codes, weights=(amount * share)[paths], minlength=n_ch)
     return out[0], out[1]
@@ -139,10 +140,11 @@ def path_blocks(jr: Journeys, block: int | None = None) -> Iterator[tuple[slice,
     """(paths, their touches, their offsets from 0) for consecutive runs of ``block``
     (default ``BLOCK``) paths."""
     size = block or BLOCK
+    touches, offsets = jr.touches, jr.offsets  # each access may decode: once
     for a in range(0, jr.n_paths, size):  # a loop over blocks of paths
         b = min(a + size, jr.n_paths)
-        lo, hi = int(jr.offsets[a]), int(jr.offsets[b])
-        yield slice(a, b), jr.touches[lo:hi], jr.offsets[a : b + 1] - lo
+        lo, hi = int(offsets[a]), int(offsets[b])
+        yield slice(a, b), touches[lo:hi], offsets[a : b + 1] - lo
 
 
 def _position(jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
