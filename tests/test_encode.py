@@ -132,3 +132,23 @@ def test_present_codes_equal_a_sorted_factorize_of_the_values_present(categorica
     assert codes.tolist() == want_codes.tolist()
     dropped, kept = _encode.present_codes(values)  # missing values: code -1
     assert kept == ["app", "chat", "web"] and dropped.tolist() == [2, -1, 0, 2, 1, -1]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4)), min_size=0, max_size=60), st.booleans(),
+       st.booleans())
+def test_sort_groups_is_a_stable_sort_by_code_then_time(rows: list[tuple[int, int]], presorted: bool,
+                                                         with_times: bool) -> None:
+    """Against sorted() on (code, time, position), and the group starts against the
+    first row of each code in that order; already sorted input takes the fast path."""
+    if presorted:
+        rows = sorted(rows)
+    codes = np.array([c for c, _ in rows], dtype=np.int64)
+    times = np.array([t for _, t in rows], dtype=np.int64) if with_times else None
+    order, starts = _encode.sort_groups(codes, times)
+    key = [(c, t if with_times else 0, i) for i, (c, t) in enumerate(rows)]
+    expected = [i for _, _, i in sorted(key)]
+    assert order.tolist() == expected
+    sorted_codes = codes[order]
+    assert starts.tolist() == [i == 0 or sorted_codes[i] != sorted_codes[i - 1] for i in range(len(rows))]
+    assert _encode.sort_order(codes, times).tolist() == expected

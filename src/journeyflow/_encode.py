@@ -29,6 +29,7 @@ __all__ = [
     "ordered_codes",
     "present_codes",
     "small_int",
+    "sort_groups",
     "sort_order",
     "time_argsort",
     "time_ns",
@@ -358,17 +359,20 @@ def time_ns(values: Any) -> np.ndarray:
 
 
 def counting_argsort(codes: np.ndarray, n_codes: int) -> np.ndarray:
-    """Stable argsort of integer codes in [0, n_codes): a counting sort, O(n + n_codes).
+    """Stable argsort of integer codes in [0, n_codes): a counting sort, O(n + n_codes)."""
+    return _counting_sort(codes, n_codes)[0]
 
-    Uses pandas' group sorter (a C counting sort, the one ``groupby`` uses), falling
-    back to numpy's stable sort where that private helper is unavailable.
-    """
+
+def _counting_sort(codes: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(stable argsort, count of each code) by pandas' group sorter (the C counting
+    sort ``groupby`` uses); numpy's stable sort and no counts where that private
+    helper is unavailable."""
     try:
-        from pandas.core.sorting import get_group_index_sorter
+        from pandas._libs.algos import groupsort_indexer
     except ImportError:  # pragma: no cover - depends on the pandas version
-        return np.argsort(codes, kind="stable").astype(np.int64, copy=False)
-    out = get_group_index_sorter(np.asarray(codes, dtype=np.intp), int(n_codes))
-    return np.asarray(out, dtype=np.int64)
+        return np.argsort(codes, kind="stable").astype(np.int64, copy=False), None
+    order, counts = groupsort_indexer(np.asarray(codes, dtype=np.intp), int(n_codes))
+    return np.asarray(order, dtype=np.int64), np.asarray(counts[1:], dtype=np.int64)  # counts[0]: code -1
 
 
 def time_argsort(times: np.ndarray) -> np.ndarray | None:
@@ -398,17 +402,32 @@ def sort_order(codes: np.ndarray, times: np.ndarray | None = None) -> np.ndarray
     passes: by time (skipped when rows are already in time order), then a counting
     sort by code, so the cost is O(n + n_codes) plus the time sort.
     """
+    return sort_groups(codes, times)[0]
+
+
+def sort_groups(codes: np.ndarray, times: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sort_order` and :func:`group_starts` of the codes, the second from the
+    counts the counting sort finds anyway (no second pass over the codes)."""
     n = len(codes)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
     head = slice(0, 4096)  # a cheap look first: most unsorted logs show it at once
     if _is_sorted(codes[head], None if times is None else times[head]) and _is_sorted(codes, times):
-        return np.arange(n, dtype=np.int64)  # e.g. a log kept in (user, time) order: nothing to do
+        return np.arange(n, dtype=np.int64), boundaries(codes)  # e.g. a log kept in (user, time) order
     n_codes = int(codes.max()) + 1
     by_time = None if times is None else time_argsort(times)
-    if by_time is None:
-        return counting_argsort(codes, n_codes)
-    return np.asarray(by_time[counting_argsort(codes[by_time], n_codes)], dtype=np.int64)
+    order, counts = _counting_sort(codes if by_time is None else codes[by_time], n_codes)
+    if by_time is not None:
+        order = by_time[order]
+    return np.asarray(order, dtype=np.int64), group_starts(codes) if counts is None else _starts(counts, n)
+
+
+def _starts(counts: np.ndarray, n: int) -> np.ndarray:
+    """Boolean mask over n rows sorted by code: True at the first row of each code present."""
+    out = np.zeros(n, dtype=bool)
+    starts = np.cumsum(counts) - counts
+    out[starts[counts > 0]] = True
+    return out
 
 
 def _is_sorted(codes: np.ndarray, times: np.ndarray | None) -> bool:
@@ -425,12 +444,7 @@ def group_starts(codes: np.ndarray, n_rows: int | None = None) -> np.ndarray:
     Computed from the code counts, so the sorted codes need not be materialised.
     """
     n = len(codes) if n_rows is None else n_rows
-    out = np.zeros(n, dtype=bool)
-    if n:
-        counts = np.bincount(codes)
-        starts = np.cumsum(counts) - counts
-        out[starts[counts > 0]] = True
-    return out
+    return _starts(np.bincount(codes), n) if n else np.zeros(0, dtype=bool)
 
 
 def boundaries(sorted_codes: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_rows, factorize_sorted, group_starts, sort_order, time_ns
+from ._encode import factorize_rows, factorize_sorted, sort_groups, time_ns
 from ._validation import check_frame, closest, describe, lookup
 from .exceptions import InputTypeError, OptionError
 from .rules import load_toml
@@ -292,10 +292,11 @@ def _bit_tables(n_phases: int) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-def phase_codes(masks: np.ndarray, user_codes: np.ndarray, order: np.ndarray, n_phases: int) -> np.ndarray:
+def phase_codes(masks: np.ndarray, starts: np.ndarray, order: np.ndarray, n_phases: int) -> np.ndarray:
     """Phase index per row under the multi-phase rule (-1: no phase).
 
-    ``masks`` are per-row phase bit masks, ``order`` sorts rows by (user, time).
+    ``masks`` are per-row phase bit masks, ``order`` sorts rows by (user, time) and
+    ``starts`` marks each user's first row in that order.
     Rows with one phase keep it; rows with none get -1. Only rows with several
     phases need work: each takes its earliest phase not before ``prev``, the running
     maximum of the user's earlier rows, which is the larger of (a) the running
@@ -311,11 +312,11 @@ def phase_codes(masks: np.ndarray, user_codes: np.ndarray, order: np.ndarray, n_
     for bit in range(n_phases):  # a loop over phases
         n_bits += (np.arange(1 << n_phases) >> bit) & 1
     m = masks[order]
-    n_users = int(user_codes.max()) + 1 if len(user_codes) else 0
-    # group number per sorted row, from the code counts (no gather of the codes);
+    n_users = int(np.count_nonzero(starts))
+    # group number per sorted row, from the user starts (no gather of the codes);
     # int32 when it fits: these passes are memory-bound
     wide = np.int32 if n_users * (n_phases + 1) < np.iinfo(np.int32).max else np.int64
-    g = np.cumsum(group_starts(user_codes), dtype=wide)
+    g = np.cumsum(starts, dtype=wide)
     g -= 1
     assigned = np.where(n_bits == 1, low, -1).astype(wide)[m]
     multi = np.flatnonzero((n_bits > 1)[m])
@@ -416,10 +417,12 @@ def assign_phases(
     if uniques.shape[1] > 1:
         tp_u = uniques.iloc[:, 1].astype(object).map(tp_masks)
         ev_u = ev_u.fillna(tp_u)
-    mask_u = ev_u.fillna(0).to_numpy(dtype=np.int64)
+    n_ph = len(m.phases)
+    narrow = np.uint8 if n_ph <= 8 else np.uint16 if n_ph <= 16 else np.uint32 if n_ph <= 32 else np.int64
+    mask_u = ev_u.fillna(0).to_numpy(dtype=np.int64).astype(narrow)  # per row: 1-2 bytes, not 8
     masks = mask_u[codes]
     users, _ = factorize_sorted(out[names["user_id"]])
-    order = sort_order(users, time_ns(out[names["timestamp"]]))
-    idx = phase_codes(masks, users, order, len(m.phases))
+    order, starts = sort_groups(users, time_ns(out[names["timestamp"]]))
+    idx = phase_codes(masks, starts, order, len(m.phases))
     phase = pd.Categorical.from_codes(idx, categories=list(m.phases), ordered=True)
     return out.assign(phase=pd.Series(phase, index=out.index))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import boundaries, factorize_sorted, group_starts, sort_order, time_ns
+from ._encode import boundaries, factorize_sorted, sort_groups, sort_order, time_ns
 from ._typing import DurationLike
 from ._validation import check_duration, check_frame, describe
 from .exceptions import DataError, InputTypeError
@@ -164,8 +164,7 @@ def _session_codes(
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     user, t = _user_time(events, names)
-    order = sort_order(user, t)
-    new = group_starts(user)  # user boundaries in sorted order, from code counts
+    order, new = sort_groups(user, t)  # and the user boundaries in sorted order, from the code counts
     del user
     ts = t[order]  # (n,) int64 ns, sorted by (user, time, input position)
     del t

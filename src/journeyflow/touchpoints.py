@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_rows, group_starts, ordered_codes, small_int, sort_order, time_ns
+from ._encode import factorize_rows, ordered_codes, small_int, sort_groups, time_ns
 from ._validation import check_frame, check_option, describe
 from .exceptions import InputTypeError
 from .rules import Rule, RuleSet, iter_rules, load_toml
@@ -321,8 +321,8 @@ def assign_touchpoints(
         names["session_id"] = "session_id"
     # --- channel: once per session, from its first event
     codes = ordered_codes(out[names["session_id"]])
-    order = sort_order(codes, time_ns(out[names["timestamp"]]))
-    first_rows = order[group_starts(codes)]
+    order, starts = sort_groups(codes, time_ns(out[names["timestamp"]]))
+    first_rows = order[starts]
     fields = [f for f in ("utm_source", "utm_medium", "utm_campaign", "referrer") if f in names]
     if fields:  # the channel rules run on the distinct entry combinations only
         entry_codes, distinct = factorize_rows(out[[names[f] for f in fields]].set_axis(fields, axis=1), first_rows)
