@@ -152,3 +152,15 @@ def test_sort_groups_is_a_stable_sort_by_code_then_time(rows: list[tuple[int, in
     sorted_codes = codes[order]
     assert starts.tolist() == [i == 0 or sorted_codes[i] != sorted_codes[i - 1] for i in range(len(rows))]
     assert _encode.sort_order(codes, times).tolist() == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), min_size=0, max_size=40), st.booleans())
+def test_first_rows_are_the_first_row_of_each_code_by_time(rows: list[tuple[int, int]], time_sorted: bool) -> None:
+    """Both ways (rows in time order: one pass; else the sort) against a slow min over (time, position)."""
+    if time_sorted:
+        rows = sorted(rows, key=lambda r: r[1])
+    codes = np.array([c for c, _ in rows], dtype=np.int64)
+    times = np.array([t for _, t in rows], dtype=np.int64)
+    expected = [min((t, i) for i, (c2, t) in enumerate(rows) if c2 == c)[1] for c in sorted({c for c, _ in rows})]
+    assert _encode.first_rows(codes, times).tolist() == expected

@@ -24,6 +24,7 @@ __all__ = [
     "counting_argsort",
     "factorize_rows",
     "factorize_sorted",
+    "first_rows",
     "group_starts",
     "is_cached",
     "ordered_codes",
@@ -420,6 +421,21 @@ def sort_groups(codes: np.ndarray, times: np.ndarray | None = None) -> tuple[np.
     if by_time is not None:
         order = by_time[order]
     return np.asarray(order, dtype=np.int64), group_starts(codes) if counts is None else _starts(counts, n)
+
+
+def first_rows(codes: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """The first row of each code present by (time, input position), in code order:
+    ``order[starts]`` of :func:`sort_groups`. When the rows are in time order already
+    (logs usually are) that is each code's first row, found in one pass without a sort."""
+    n = len(codes)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if bool(np.all(times[1:] >= times[:-1])):
+        first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
+        np.minimum.at(first, codes, np.arange(n, dtype=np.int64))
+        return np.asarray(first[first < n])
+    order, starts = sort_groups(codes, times)
+    return np.asarray(order[starts])
 
 
 def _starts(counts: np.ndarray, n: int) -> np.ndarray:

@@ -757,7 +757,7 @@ def build_journeys(
     1     Paid Search          0.0    1.0    0.0
     2         Display          0.0    1.0    0.0
     """
-    from ._encode import factorize_sorted, ordered_codes, sort_groups, sort_order, time_ns
+    from ._encode import factorize_sorted, first_rows, ordered_codes, sort_order, time_ns
     from ._validation import check_duration, check_option
 
     check_frame("events", events)
@@ -802,10 +802,8 @@ def build_journeys(
     else:
         sess = np.arange(n, dtype=np.int64)
     # sessions: first row (by time) gives user, start and touch; sums give conversions
-    order, starts = sort_groups(sess, times)
-    rows0 = order[starts]
-    del starts
-    del order  # the per-event arrays go as soon as they are used: peak memory
+    rows0 = first_rows(sess, times)
+    # the per-event arrays go as soon as they are used: peak memory
     present = sess[rows0]  # session codes in order
     n_codes = int(present[-1]) + 1 if n else 0
     s_user, s_start, s_touch = users[rows0], times[rows0], touch_codes[rows0]

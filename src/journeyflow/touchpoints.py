@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_rows, ordered_codes, small_int, sort_groups, time_ns
+from ._encode import factorize_rows, first_rows, ordered_codes, small_int, time_ns
 from ._validation import check_frame, check_option, describe
 from .exceptions import InputTypeError
 from .rules import Rule, RuleSet, iter_rules, load_toml
@@ -321,26 +321,25 @@ def assign_touchpoints(
         names["session_id"] = "session_id"
     # --- channel: once per session, from its first event
     codes = ordered_codes(out[names["session_id"]])
-    order, starts = sort_groups(codes, time_ns(out[names["timestamp"]]))
-    first_rows = order[starts]
+    entries = first_rows(codes, time_ns(out[names["timestamp"]]))
     fields = [f for f in ("utm_source", "utm_medium", "utm_campaign", "referrer") if f in names]
     if fields:  # the channel rules run on the distinct entry combinations only
-        entry_codes, distinct = factorize_rows(out[[names[f] for f in fields]].set_axis(fields, axis=1), first_rows)
+        entry_codes, distinct = factorize_rows(out[[names[f] for f in fields]].set_axis(fields, axis=1), entries)
     else:
-        entry_codes, distinct = np.zeros(len(first_rows), dtype=np.int64), pd.DataFrame(index=[0])
+        entry_codes, distinct = np.zeros(len(entries), dtype=np.int64), pd.DataFrame(index=[0])
     per_entry = ch_rules.match_rules(_channel_fields(distinct))
     categories = list(dict.fromkeys(ch_rules.labels()))
     lookup = np.array([categories.index(v) for v in ch_rules.labels()], dtype=np.int64)
     session_code = lookup[per_entry][entry_codes]
     if keep_channel and "channel" in names:
-        given = out[names["channel"]].iloc[first_rows].to_numpy(dtype=object)
+        given = out[names["channel"]].iloc[entries].to_numpy(dtype=object)
         has = pd.notna(given)
         extra = sorted({str(v) for v in given[has]} - set(categories))
         categories += extra
         given_codes = pd.Categorical(np.where(has, given, None), categories=categories).codes
         session_code = np.where(has, given_codes, session_code)
     per_code = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=small_int(len(categories)))
-    per_code[codes[first_rows]] = session_code
+    per_code[codes[entries]] = session_code
     channel_codes = per_code[codes]
     channel = pd.Categorical.from_codes(channel_codes, categories=categories)
     # --- touchpoints: per event, once per distinct (event, page, url, channel)
