@@ -10,15 +10,16 @@ Fewer draws, the same resampling: models that look only at the paths resample
 the distinct paths (a path n journeys took gets a Poisson(n) count, the sum of
 their Poisson(1) counts); touch-weight models (time decay) resample only the
 converting journeys (a null journey never gets credit); cells with a count of 0
-are not drawn, and Poisson(1) counts come from an inverse-CDF table.
+are not drawn, and Poisson(1) counts (most cells: one journey) come from 16 random
+bits and a table, refined by a uniform in the few buckets a step of the CDF falls in.
+Aggregated path files (``Journeys.from_paths``) are resampled as they are.
 
-- Heuristic models are linear in the path counts: credit = counts @ W with W the
-  (paths × channels) credit matrix, for all resamples in one sparse product.
-- Markov models: transition counts are linear in the path counts too
-  (counts = weights @ incidence), so all resamples' chains come from one sparse
-  product; the absorption probabilities (with and without each channel) are then
-  batched dense solves, one batch per channel. Used up to ``DENSE_STATES`` states;
-  larger chains refit per resample.
+- Heuristic models are linear in the path counts: credit = W @ counts with W the
+  (channels × drawn cells) credit matrix, for a chunk of resamples in one sparse product.
+- Markov models: transition counts are linear in the path counts too, so a chunk
+  of resamples' chains come from one sparse product; the absorption probabilities
+  of every resample with and without each channel are then one batched dense solve.
+  Used up to ``DENSE_STATES`` states; larger chains refit per resample.
 - Other models refit per resample.
 """
 
