@@ -132,3 +132,66 @@ def test_present_codes_equal_a_sorted_factorize_of_the_values_present(categorica
     assert codes.tolist() == want_codes.tolist()
     dropped, kept = _encode.present_codes(values)  # missing values: code -1
     assert kept == ["app", "chat", "web"] and dropped.tolist() == [2, -1, 0, 2, 1, -1]
+
+
+def _string_columns() -> dict[str, pd.Series]:
+    """String id columns of several layouts: one chunk, a slice, many chunks, 32-bit
+    offsets, empty strings and missing values, e-mail addresses (all ending alike)."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(3)
+    ids = np.char.add("u", rng.integers(0, 300, 2_000).astype(str)).astype(object)
+    ids[rng.random(len(ids)) < 0.05] = ""
+    mails = np.char.add(np.char.add("p", rng.integers(0, 300, 2_000).astype(str)), "@shop.nl").astype(object)
+    missing = ids.copy()
+    missing[::97] = None
+    large = pa.array(ids, type=pa.large_string())
+    return {
+        "one chunk": pd.Series(ids, dtype="str"),
+        "slice": pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([large.slice(7)]))),
+        "chunks": pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([large[:500], large[500:501], large[501:]]))),
+        "32-bit offsets": pd.Series(pd.arrays.ArrowStringArray(pa.array(ids, type=pa.string()))),
+        "missing": pd.Series(missing, dtype="str"),
+        "e-mail": pd.Series(mails, dtype="str"),
+        "integers": pd.Series(rng.integers(0, 300, 2_000)),
+        "categorical": pd.Series(pd.Categorical(ids)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_string_columns()))
+@pytest.mark.parametrize("take", [False, True])
+def test_split_by_value_keeps_each_value_in_one_set(monkeypatch: pytest.MonkeyPatch, name: str, take: bool) -> None:
+    monkeypatch.setattr(_encode, "_SPLIT_MIN_ROWS", 0)
+    values = _string_columns()[name]
+    rows = np.flatnonzero(np.arange(len(values)) % 3 != 1) if take else None
+    parts = _encode.split_by_value(values, rows)
+    assert parts is not None  # every layout here splits near half and half
+    wanted = np.arange(len(values)) if rows is None else rows
+    assert sorted(np.concatenate(parts).tolist()) == wanted.tolist()
+    assert all((np.diff(p) > 0).all() for p in parts)  # ascending, like the rows given
+    seen = [set(values.iloc[p].astype(object).where(values.iloc[p].notna(), None)) for p in parts]
+    assert not seen[0] & seen[1]
+
+
+def test_split_by_value_declines_small_lopsided_or_unsupported_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _encode.split_by_value(pd.Series(["a", "b"] * 100, dtype="str")) is None  # small
+    monkeypatch.setattr(_encode, "_SPLIT_MIN_ROWS", 0)
+    assert _encode.split_by_value(pd.Series(["a", "b"] * 100, dtype="str")) is not None
+    assert _encode.split_by_value(pd.Series(["ac", "ca"] * 100, dtype="str")) is None  # odd last bytes, same bytes
+    assert _encode.split_by_value(pd.Series([("a", 1), ("b", 2)] * 100, dtype=object)) is None  # no cheap bit
+
+
+@pytest.mark.parametrize("name", list(_string_columns()))
+def test_row_codes_identify_the_values_at_rows(name: str) -> None:
+    values = _string_columns()[name]
+    rows = np.flatnonzero(np.arange(len(values)) % 4 != 0)
+    for at in (None, rows):
+        codes, n_codes = _encode.row_codes(values, at)
+        part = values if at is None else values.iloc[at]
+        assert len(codes) == len(part)
+        missing = part.isna().to_numpy()
+        assert ((codes < 0) == missing).all()
+        kept = part[~missing].astype(object).to_numpy()
+        pairs = set(zip(codes[~missing].tolist(), kept.tolist()))
+        assert len(pairs) == len({c for c, _ in pairs}) == len(set(kept.tolist()))  # one code per value
+        assert codes.max(initial=-1) < n_codes

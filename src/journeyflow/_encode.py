@@ -28,8 +28,10 @@ __all__ = [
     "is_cached",
     "ordered_codes",
     "present_codes",
+    "row_codes",
     "small_int",
     "sort_order",
+    "split_by_value",
     "time_argsort",
     "time_ns",
     "value_codes",
@@ -235,6 +237,127 @@ def _raw_codes(values: pd.Series, rows: np.ndarray | None, cache: bool = True) -
     part = values if rows is None else values.iloc[rows]
     codes, found = pd.factorize(part, use_na_sentinel=False)
     return codes, np.asarray(found, dtype=object), 0
+
+
+def row_codes(values: pd.Series, rows: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Integer codes for the values at ``rows`` (positions; all rows when None) and how
+    many distinct values there are: equal values, equal codes, numbered in any order.
+
+    For when only "who is who" matters: no labels are built and nothing is cached, so
+    Arrow strings are gathered (as strings, one copy) and dictionary-encoded, and the
+    codes stay in Arrow's int32. Missing values get the code -1. The codes are an
+    integer array of any width.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        raw = values.cat.codes.to_numpy()
+        return (raw if rows is None else raw[rows]), len(dtype.categories)
+    to_arrow = getattr(values.array, "__arrow_array__", None)
+    arrow = None if to_arrow is None else to_arrow()
+    if isinstance(arrow, pa.Array):
+        arrow = pa.chunked_array([arrow])
+    if arrow is not None and (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
+        part = arrow if rows is None else arrow.take(pa.array(np.asarray(rows, dtype=np.int64)))
+        encoded = pc.dictionary_encode(part.combine_chunks() if part.num_chunks != 1 else part.chunk(0))
+        indices = encoded.indices
+        if indices.null_count:
+            indices = pc.fill_null(indices, pa.scalar(-1, indices.type))
+        return indices.to_numpy(zero_copy_only=False), len(encoded.dictionary)
+    part_values = values if rows is None else values.iloc[rows]
+    codes, uniques = pd.factorize(part_values, use_na_sentinel=True)
+    return codes, len(uniques)
+
+
+#: Below this many rows a column is not split for two threads (the threads' start and
+#: the gathers cost more than they save).
+_SPLIT_MIN_ROWS = 1 << 20
+#: ... nor when one set would hold more than this share of the rows.
+_SPLIT_MAX_SHARE = 0.7
+
+
+def split_by_value(values: pd.Series, rows: np.ndarray | None = None) -> list[np.ndarray] | None:
+    """Two disjoint sets of positions (of ``rows``, ascending, or of all rows) such that
+    all rows of one value fall in the same set; None when that is not cheap or not worth it.
+
+    The set is chosen from the value itself without hashing it: for Arrow strings a
+    bit of its last byte, or the parity of all its bits when the last bytes are too
+    alike (read from the Arrow buffers),
+    for integers and categoricals the lowest bit of the value or code. None for other
+    dtypes, fewer than ``_SPLIT_MIN_ROWS`` rows, or when one set would hold more than
+    ``_SPLIT_MAX_SHARE`` of the rows (e.g. every id ends in the same byte).
+    """
+    n = len(values) if rows is None else len(rows)
+    if n < _SPLIT_MIN_ROWS:
+        return None
+    for byte in ("last", "all"):  # the last byte splits most ids cheaply, not e.g. e-mail addresses
+        side = _split_bit(values, rows, byte)
+        if side is None:
+            return None
+        if (1 - _SPLIT_MAX_SHARE) * n <= np.count_nonzero(side) <= _SPLIT_MAX_SHARE * n:
+            break
+    else:
+        return None
+    pos = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    return [pos[~side], pos[side]]
+
+
+def _split_bit(values: pd.Series, rows: np.ndarray | None, byte: str = "last") -> np.ndarray | None:
+    """Per row (of ``rows``): a boolean that depends on the value only; None when the
+    dtype has no cheap one (see :func:`split_by_value`; ``byte`` as in :func:`_string_bit`)."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        raw = values.cat.codes.to_numpy()
+        return np.asarray((raw if rows is None else raw[rows]) & 1 == 1)
+    if dtype.kind in "iu":
+        arr = values.to_numpy()
+        return np.asarray((arr if rows is None else arr[rows]) & 1 == 1)
+    to_arrow = getattr(values.array, "__arrow_array__", None)
+    arrow = None if to_arrow is None else to_arrow()
+    if isinstance(arrow, pa.Array):
+        arrow = pa.chunked_array([arrow])
+    if arrow is None or not (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
+        return None  # (missing values are left to the encoder, which reports them)
+    bounds = np.cumsum([0] + [len(c) for c in arrow.chunks])
+    if rows is not None and len(rows) > 1 and not bool((rows[1:] >= rows[:-1]).all()):
+        bit = _split_bit(values, None, byte)  # rows out of order: all rows, then a gather
+        return None if bit is None else bit[rows]
+    parts = []
+    for i, chunk in enumerate(arrow.chunks):  # a loop over Arrow chunks (usually one)
+        if rows is None:
+            at = None
+        else:
+            lo, hi = np.searchsorted(rows, bounds[i : i + 2])
+            at = rows[lo:hi] - bounds[i]
+        parts.append(_string_bit(chunk, at, byte))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+
+def _string_bit(chunk: pa.Array, at: np.ndarray | None, byte: str) -> np.ndarray:
+    """A bit of each string at positions ``at`` (all when None) of an Arrow string
+    array, from its buffers: bit 0 of the last byte (``byte="last"``), or the parity of
+    all its bits (``byte="all"``, after gathering the strings); False for empty strings."""
+    if byte == "all" and at is not None:
+        chunk, at = chunk.take(pa.array(np.asarray(at, dtype=np.int64))), None
+    wide = pa.types.is_large_string(chunk.type)
+    _, off_buf, data_buf = chunk.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int64 if wide else np.int32, count=chunk.offset + len(chunk) + 1)
+    offsets = offsets[chunk.offset :]
+    if data_buf is None or data_buf.size == 0:
+        return np.zeros(len(chunk) if at is None else len(at), dtype=bool)
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    if byte == "last":
+        start = offsets[:-1] if at is None else offsets[:-1][at]
+        end = offsets[1:] if at is None else offsets[1:][at]
+        return np.asarray((data[np.maximum(end - 1, 0)] & 1 == 1) & (end > start))
+    data = data[offsets[0] : offsets[-1]]
+    nonempty = offsets[1:] > offsets[:-1]
+    mixed = np.zeros(len(chunk), dtype=np.uint8)  # XOR of each string's bytes
+    if nonempty.any():
+        # each non-empty string runs up to the next non-empty one's start
+        mixed[nonempty] = np.bitwise_xor.reduceat(data, offsets[:-1][nonempty] - offsets[0])
+    for shift in (4, 2, 1):
+        mixed ^= mixed >> shift
+    return np.asarray(mixed & 1 == 1)
 
 
 def small_int(n_values: int) -> type[np.signedinteger[Any]]:

@@ -11,6 +11,7 @@ loops run over steps.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,8 +22,10 @@ from ._encode import (
     factorize_sorted,
     is_cached,
     present_codes,
+    row_codes,
     small_int,
     sort_order,
+    split_by_value,
     time_ns,
     value_codes,
 )
@@ -52,7 +55,12 @@ class _Sorted:
 
 
 def _sorted_events(
-    events: pd.DataFrame, names: Mapping[str, str], rows: np.ndarray | None = None, *, labels: bool = True
+    events: pd.DataFrame,
+    names: Mapping[str, str],
+    rows: np.ndarray | None = None,
+    *,
+    labels: bool = True,
+    times: np.ndarray | None = None,
 ) -> _Sorted:
     """Sort the events (only ``rows``, positions, when given) by (user, time, input order).
 
@@ -60,20 +68,19 @@ def _sorted_events(
     :func:`journeyflow._encode.factorize_sorted`: once per column); ``labels=False``
     (the caller needs no user ids, only who is who) otherwise hashes just the ids at
     ``rows``, numbered in any order. ``order`` maps sorted positions to rows of
-    ``events``."""
+    ``events``; ``times``: the timestamps as from :func:`time_ns`, when known."""
     col = events[names["user_id"]]
-    times = time_ns(events[names["timestamp"]])
+    if times is None:
+        times = time_ns(events[names["timestamp"]])
     user_labels: pd.Index | None = None
     if not labels and not is_cached(col):
-        part = col if rows is None else col.iloc[rows]
-        n_null = int(part.isna().sum())
+        users, n_users = row_codes(col, rows)
+        n_null = int(np.count_nonzero(users < 0))
         if n_null:
             raise DataError(
                 f"Column {names['user_id']!r} (user_id) has {n_null:,} missing values. Run "
                 "jf.validate_events(...) first: it rejects such rows with a reason."
             )
-        users, uniques = value_codes(part, cache=False)
-        n_users = len(uniques)
         if rows is not None:
             times = times[rows]
     else:
@@ -523,9 +530,24 @@ def _funnel_per_user(
             "In an unordered funnel every event can stand for one step only, but some events match "
             "several steps (a repeated or overlapping step). Use distinct steps, or mode='ordered'."
         )
-    s = _sorted_events(events, names, _step_rows(masks, mode, excl), labels=False)
-    anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
-    return _per_user(s, events, anchors, reached, chain, len(labels), by_list), labels, by_list
+    rows = _step_rows(masks, mode, excl)
+    times = time_ns(events[names["timestamp"]])
+
+    def people(part: np.ndarray | None) -> pd.DataFrame:
+        s = _sorted_events(events, names, part, labels=False, times=times)
+        anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
+        return _per_user(s, events, anchors, reached, chain, len(labels), by_list)
+
+    # Two sets of people, counted on two threads (the hashing, sorts and gathers release
+    # the GIL): a person's rows all fall in one set, and per-person rows concatenate.
+    # Not with missing ids, so that the error counts all of them.
+    users = events[names["user_id"]]
+    parts = None if users.hasnans else split_by_value(users, rows)
+    if parts is None:
+        return people(rows), labels, by_list
+    with ThreadPoolExecutor(len(parts)) as pool:
+        tables = list(pool.map(people, parts))
+    return pd.concat(tables, ignore_index=True), labels, by_list
 
 
 def _step_rows(steps: _Steps, mode: str, exclude: np.ndarray | None = None) -> np.ndarray | None:
