@@ -160,25 +160,30 @@ def _string_columns() -> dict[str, pd.Series]:
 
 @pytest.mark.parametrize("name", list(_string_columns()))
 @pytest.mark.parametrize("take", [False, True])
-def test_split_by_value_keeps_each_value_in_one_set(monkeypatch: pytest.MonkeyPatch, name: str, take: bool) -> None:
+@pytest.mark.parametrize("n_parts", [2, 5])
+def test_split_by_value_keeps_each_value_in_one_set(
+    monkeypatch: pytest.MonkeyPatch, name: str, take: bool, n_parts: int
+) -> None:
     monkeypatch.setattr(_encode, "_SPLIT_MIN_ROWS", 0)
     values = _string_columns()[name]
     rows = np.flatnonzero(np.arange(len(values)) % 3 != 1) if take else None
-    parts = _encode.split_by_value(values, rows)
-    assert parts is not None  # every layout here splits near half and half
+    parts = _encode.split_by_value(values, rows, n_parts)
+    assert parts is not None  # every layout here splits into near equal parts
+    assert len(parts) == n_parts
     wanted = np.arange(len(values)) if rows is None else rows
     assert sorted(np.concatenate(parts).tolist()) == wanted.tolist()
     assert all((np.diff(p) > 0).all() for p in parts)  # ascending, like the rows given
     seen = [set(values.iloc[p].astype(object).where(values.iloc[p].notna(), None)) for p in parts]
-    assert not seen[0] & seen[1]
+    assert sum(map(len, seen)) == len(set().union(*seen))  # no value in two parts
 
 
 def test_split_by_value_declines_small_lopsided_or_unsupported_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _encode.split_by_value(pd.Series(["a", "b"] * 100, dtype="str")) is None  # small
     monkeypatch.setattr(_encode, "_SPLIT_MIN_ROWS", 0)
     assert _encode.split_by_value(pd.Series(["a", "b"] * 100, dtype="str")) is not None
-    assert _encode.split_by_value(pd.Series(["ac", "ca"] * 100, dtype="str")) is None  # odd last bytes, same bytes
-    assert _encode.split_by_value(pd.Series([("a", 1), ("b", 2)] * 100, dtype=object)) is None  # no cheap bit
+    # the same last two bytes and the same bytes in all: one key
+    assert _encode.split_by_value(pd.Series(["abcz", "bacz"] * 100, dtype="str")) is None
+    assert _encode.split_by_value(pd.Series([("a", 1), ("b", 2)] * 100, dtype=object)) is None  # no cheap key
 
 
 @pytest.mark.parametrize("name", list(_string_columns()))

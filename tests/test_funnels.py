@@ -18,8 +18,8 @@ from journeyflow.exceptions import DataError, OptionError, SchemaError
 def _next_step_lookup(request: pytest.FixtureRequest) -> object:
     """Every test runs with both ways of finding the next step event (binary searches
     over the step's events, or one table per step), and once more with the people
-    split in two sets counted on two threads (as for millions of events; here at any
-    size and however lopsided), which must all agree with the references."""
+    split in sets counted on two threads (as for millions of events; here at any size,
+    in sets of a few rows, however lopsided), which must all agree with the references."""
     import sys
 
     funnels = sys.modules["journeyflow.funnels"]
@@ -27,7 +27,8 @@ def _next_step_lookup(request: pytest.FixtureRequest) -> object:
     with pytest.MonkeyPatch.context() as mp:
         if request.param == "two sets of people":
             mp.setattr(encode, "_SPLIT_MIN_ROWS", 0)
-            mp.setattr(encode, "_SPLIT_MAX_SHARE", 1.0)
+            mp.setattr(encode, "_SPLIT_SLACK", float("inf"))
+            mp.setattr(funnels, "_PART_ROWS", 3)
         else:
             mp.setattr(funnels, "_SEARCH_BELOW", 0 if request.param == "searches" else 10**9)
         yield request.param

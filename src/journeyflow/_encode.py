@@ -26,6 +26,7 @@ __all__ = [
     "factorize_sorted",
     "group_starts",
     "is_cached",
+    "narrow_codes",
     "ordered_codes",
     "present_codes",
     "row_codes",
@@ -210,6 +211,16 @@ def value_codes(
     return codes.astype(np.int64) + shift, uniques
 
 
+def narrow_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`value_codes`, with the codes in their narrowest integer type (a
+    categorical's own codes, not even copied): ``uniques[codes]`` are the values, where
+    the code -1 (a categorical's missing value) indexes the last entry of ``uniques``."""
+    codes, uniques, shift = _raw_codes(values, None)
+    if shift:  # uniques[0] stands for the code -1: move it to the end, where -1 indexes
+        uniques = np.roll(uniques, -shift)
+    return codes, uniques
+
+
 def _raw_codes(values: pd.Series, rows: np.ndarray | None, cache: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
     """``(codes, uniques, shift)`` with ``uniques[codes + shift]`` the values; codes in
     their narrowest integer type (a categorical's own codes are not even copied)."""
@@ -268,49 +279,61 @@ def row_codes(values: pd.Series, rows: np.ndarray | None = None) -> tuple[np.nda
     return codes, len(uniques)
 
 
-#: Below this many rows a column is not split for two threads (the threads' start and
-#: the gathers cost more than they save).
+#: Below this many rows a column is not split (the threads' start and the gathers
+#: cost more than they save).
 _SPLIT_MIN_ROWS = 1 << 20
-#: ... nor when one set would hold more than this share of the rows.
-_SPLIT_MAX_SHARE = 0.7
+#: ... nor when its largest part would hold more than this many times an equal share.
+_SPLIT_SLACK = 1.5
+_KEYS = 1 << 16  # split keys are in [0, _KEYS)
 
 
-def split_by_value(values: pd.Series, rows: np.ndarray | None = None) -> list[np.ndarray] | None:
-    """Two disjoint sets of positions (of ``rows``, ascending, or of all rows) such that
-    all rows of one value fall in the same set; None when that is not cheap or not worth it.
+def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: int = 2) -> list[np.ndarray] | None:
+    """``n_parts`` disjoint sets of positions (of ``rows``, ascending, or of all rows),
+    each holding all rows of its values and about as many rows as the others; None
+    when that is not cheap or not worth it.
 
-    The set is chosen from the value itself without hashing it: for Arrow strings a
-    bit of its last byte, or the parity of all its bits when the last bytes are too
-    alike (read from the Arrow buffers),
-    for integers and categoricals the lowest bit of the value or code. None for other
-    dtypes, fewer than ``_SPLIT_MIN_ROWS`` rows, or when one set would hold more than
-    ``_SPLIT_MAX_SHARE`` of the rows (e.g. every id ends in the same byte).
+    Parts are chosen from a 16-bit key read off the value, without hashing it: for
+    Arrow strings the last two bytes, or when those are too alike (e-mail addresses)
+    the XOR of all bytes and the last one, read from the Arrow buffers; for integers
+    and categoricals the low 16 bits of the value or code. Keys are cut into ranges of
+    about equal rows. None for other dtypes, fewer than ``_SPLIT_MIN_ROWS`` rows, or
+    when the largest part would exceed ``_SPLIT_SLACK`` equal shares. Rows of one value
+    are in one part: pieces of a per-value computation can run on separate threads.
     """
     n = len(values) if rows is None else len(rows)
-    if n < _SPLIT_MIN_ROWS:
+    if n < max(_SPLIT_MIN_ROWS, 1) or n_parts < 2:
         return None
-    for byte in ("last", "all"):  # the last byte splits most ids cheaply, not e.g. e-mail addresses
-        side = _split_bit(values, rows, byte)
-        if side is None:
+    for how in ("last", "all"):  # the last bytes split most ids cheaply, not e-mail addresses
+        key = _split_key(values, rows, how)
+        if key is None:
             return None
-        if (1 - _SPLIT_MAX_SHARE) * n <= np.count_nonzero(side) <= _SPLIT_MAX_SHARE * n:
+        counts = np.bincount(key, minlength=_KEYS)
+        # each key goes to the part where its first row would fall in key order
+        part_of_key = (np.cumsum(counts) - counts) * n_parts // n
+        sizes = np.bincount(part_of_key, weights=counts, minlength=n_parts)
+        if sizes.max() <= _SPLIT_SLACK * n / n_parts:
             break
     else:
         return None
-    pos = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
-    return [pos[~side], pos[side]]
+    part = part_of_key[key]
+    by_part = counting_argsort(part, n_parts)  # stable: rows stay ascending in each part
+    if rows is not None:
+        by_part = np.asarray(rows, dtype=np.int64)[by_part]
+    ends = np.cumsum(sizes.astype(np.int64))
+    return [p for p in np.split(by_part, ends[:-1]) if len(p)]
 
 
-def _split_bit(values: pd.Series, rows: np.ndarray | None, byte: str = "last") -> np.ndarray | None:
-    """Per row (of ``rows``): a boolean that depends on the value only; None when the
-    dtype has no cheap one (see :func:`split_by_value`; ``byte`` as in :func:`_string_bit`)."""
+def _split_key(values: pd.Series, rows: np.ndarray | None, how: str = "last") -> np.ndarray | None:
+    """Per row (of ``rows``): a key in [0, _KEYS) that depends on the value only; None
+    when the dtype has no cheap one (see :func:`split_by_value`; ``how`` as in
+    :func:`_string_key`)."""
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         raw = values.cat.codes.to_numpy()
-        return np.asarray((raw if rows is None else raw[rows]) & 1 == 1)
+        return np.asarray((raw if rows is None else raw[rows]).astype(np.int64) & (_KEYS - 1))
     if dtype.kind in "iu":
         arr = values.to_numpy()
-        return np.asarray((arr if rows is None else arr[rows]) & 1 == 1)
+        return np.asarray((arr if rows is None else arr[rows]).astype(np.int64) & (_KEYS - 1))
     to_arrow = getattr(values.array, "__arrow_array__", None)
     arrow = None if to_arrow is None else to_arrow()
     if isinstance(arrow, pa.Array):
@@ -319,8 +342,8 @@ def _split_bit(values: pd.Series, rows: np.ndarray | None, byte: str = "last") -
         return None  # (missing values are left to the encoder, which reports them)
     bounds = np.cumsum([0] + [len(c) for c in arrow.chunks])
     if rows is not None and len(rows) > 1 and not bool((rows[1:] >= rows[:-1]).all()):
-        bit = _split_bit(values, None, byte)  # rows out of order: all rows, then a gather
-        return None if bit is None else bit[rows]
+        key = _split_key(values, None, how)  # rows out of order: all rows, then a gather
+        return None if key is None else key[rows]
     parts = []
     for i, chunk in enumerate(arrow.chunks):  # a loop over Arrow chunks (usually one)
         if rows is None:
@@ -328,36 +351,47 @@ def _split_bit(values: pd.Series, rows: np.ndarray | None, byte: str = "last") -
         else:
             lo, hi = np.searchsorted(rows, bounds[i : i + 2])
             at = rows[lo:hi] - bounds[i]
-        parts.append(_string_bit(chunk, at, byte))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+        parts.append(_string_key(chunk, at, how))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def _string_bit(chunk: pa.Array, at: np.ndarray | None, byte: str) -> np.ndarray:
-    """A bit of each string at positions ``at`` (all when None) of an Arrow string
-    array, from its buffers: bit 0 of the last byte (``byte="last"``), or the parity of
-    all its bits (``byte="all"``, after gathering the strings); False for empty strings."""
-    if byte == "all" and at is not None:
+def _string_key(chunk: pa.Array, at: np.ndarray | None, how: str) -> np.ndarray:
+    """A 16-bit key of each string at positions ``at`` (all when None) of an Arrow
+    string array, from its buffers: its last two bytes (``how="last"``; missing bytes
+    of short strings count as 0), or the XOR of all its bytes and its last byte
+    (``how="all"``, after gathering the strings)."""
+    if how == "all" and at is not None:
         chunk, at = chunk.take(pa.array(np.asarray(at, dtype=np.int64))), None
     wide = pa.types.is_large_string(chunk.type)
     _, off_buf, data_buf = chunk.buffers()
     offsets = np.frombuffer(off_buf, dtype=np.int64 if wide else np.int32, count=chunk.offset + len(chunk) + 1)
     offsets = offsets[chunk.offset :]
+    n = len(chunk) if at is None else len(at)
     if data_buf is None or data_buf.size == 0:
-        return np.zeros(len(chunk) if at is None else len(at), dtype=bool)
+        return np.zeros(n, dtype=np.int64)
     data = np.frombuffer(data_buf, dtype=np.uint8)
-    if byte == "last":
-        start = offsets[:-1] if at is None else offsets[:-1][at]
-        end = offsets[1:] if at is None else offsets[1:][at]
-        return np.asarray((data[np.maximum(end - 1, 0)] & 1 == 1) & (end > start))
-    data = data[offsets[0] : offsets[-1]]
-    nonempty = offsets[1:] > offsets[:-1]
-    mixed = np.zeros(len(chunk), dtype=np.uint8)  # XOR of each string's bytes
+    start = offsets[:-1] if at is None else offsets[:-1][at]
+    end = offsets[1:] if at is None else offsets[1:][at]
+    length = end - start
+    short = np.flatnonzero(length < 2)  # usually none: then no masking at all
+    if how == "last":
+        pos = end - 1
+        np.maximum(pos, 0, out=pos)
+        key = data[pos].astype(np.int64)
+        pos -= 1
+        np.maximum(pos, 0, out=pos)
+        key |= data[pos].astype(np.int64) << 8
+        key[short] = np.where(length[short] == 1, key[short] & 0xFF, 0)  # missing bytes count as 0
+        return key
+    used = data[offsets[0] : offsets[-1]]
+    nonempty = length > 0
+    key = np.zeros(n, dtype=np.int64)  # XOR of each string's bytes
     if nonempty.any():
         # each non-empty string runs up to the next non-empty one's start
-        mixed[nonempty] = np.bitwise_xor.reduceat(data, offsets[:-1][nonempty] - offsets[0])
-    for shift in (4, 2, 1):
-        mixed ^= mixed >> shift
-    return np.asarray(mixed & 1 == 1)
+        key[nonempty] = np.bitwise_xor.reduceat(used, start[nonempty] - offsets[0])
+    key |= data[np.maximum(end - 1, 0)].astype(np.int64) << 8
+    key[length == 0] = 0
+    return key
 
 
 def small_int(n_values: int) -> type[np.signedinteger[Any]]:
@@ -464,17 +498,20 @@ def _argsort_values(uniques: Any) -> np.ndarray:
 def time_ns(values: Any) -> np.ndarray:
     """Timestamps as int64 nanoseconds since the epoch (UTC); requires datetime64 input."""
     s = values if isinstance(values, pd.Series) else pd.Series(values)
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    if s.dtype.kind != "M":
-        raise InputTypeError(
-            f"timestamps must be datetime64; got dtype {s.dtype}. Parse them with "
-            "jf.validate_events(...) or pd.to_datetime(..., utc=True) first."
-        )
-    arr = s.to_numpy()
-    if arr.dtype != np.dtype("datetime64[ns]"):
-        arr = arr.astype("datetime64[ns]")
-    out = arr.view(np.int64)
+    if isinstance(s.dtype, pd.DatetimeTZDtype) and s.dtype.unit == "ns":
+        out = s.array.asi8  # tz-aware values are held as UTC: no conversion, no copy
+    else:
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        if s.dtype.kind != "M":
+            raise InputTypeError(
+                f"timestamps must be datetime64; got dtype {s.dtype}. Parse them with "
+                "jf.validate_events(...) or pd.to_datetime(..., utc=True) first."
+            )
+        arr = s.to_numpy()
+        if arr.dtype != np.dtype("datetime64[ns]"):
+            arr = arr.astype("datetime64[ns]")
+        out = arr.view(np.int64)
     if out.size and (out == np.iinfo(np.int64).min).any():
         raise DataError("timestamps contain missing values (NaT); validate the events first.")
     return np.asarray(out, dtype=np.int64)

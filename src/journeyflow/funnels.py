@@ -21,6 +21,7 @@ import pandas as pd
 from ._encode import (
     factorize_sorted,
     is_cached,
+    narrow_codes,
     present_codes,
     row_codes,
     small_int,
@@ -101,7 +102,12 @@ def _sorted_events(
 
 #: Ordered funnels follow the attempts still going with binary searches once fewer
 #: than 1/_SEARCH_BELOW of the step events are attempts, else with one table per step.
-_SEARCH_BELOW = 16
+#: The attempts' positions ascend, so numpy's searches start from the previous hit:
+#: at 10M events searching was faster from the first step on (0.117 s vs 0.146 s).
+_SEARCH_BELOW = 2
+
+#: Large funnels count people in sets of about this many rows (see _funnel_per_user).
+_PART_ROWS = 1 << 18
 
 
 class _Steps:
@@ -138,10 +144,10 @@ def _step_masks(
         raise InputTypeError(f"steps must be a list of at least one step (event names); got {describe(steps)}.")
     width = _bit_width(len(steps))
     event = events[names["event"]]
-    bits = np.zeros(len(events), dtype=width)
+    bits: np.ndarray | None = None  # the boolean steps' bits
     table: np.ndarray | None = None  # per distinct event name: the bits of the steps it is in
     labels = []
-    present = None
+    named: list[tuple[int, list[str]]] = []  # steps given by event names
     event_codes: np.ndarray | None = None  # events factorised once, on first need
     event_names: pd.Index | None = None
     for i, step in enumerate(steps):
@@ -155,7 +161,11 @@ def _step_masks(
                 raise InputTypeError(f"Step {i}: a boolean mask needs one value per event ({len(events)}); got {len(mask)}.")
             labels.append(f"step {i + 1}")
         if mask is not None:  # whole-array shifts, no masked writes
-            bits |= np.left_shift(mask.view(np.uint8), i, dtype=width)
+            shifted = np.left_shift(mask.view(np.uint8), i, dtype=width)
+            if bits is None:
+                bits = shifted
+            else:
+                bits |= shifted
             continue
         wanted = [step] if isinstance(step, str) else list(step) if isinstance(step, (list, tuple)) else None
         if not wanted or not all(isinstance(w, str) for w in wanted):
@@ -163,23 +173,28 @@ def _step_masks(
                 f"Step {i} must be an event name, a list of event names or a boolean column; got {describe(step)}."
             )
         if event_codes is None:
-            event_codes, uniques = value_codes(event)
+            event_codes, uniques = narrow_codes(event)
             event_names = pd.Index(uniques, dtype=object)
-            occurs = np.bincount(event_codes, minlength=len(uniques)) > 0
             table = np.zeros(len(uniques), dtype=width)
         assert event_names is not None and table is not None
         hit = np.asarray(event_names.isin(wanted), dtype=bool)
-        if strict and not (hit & occurs).any():
-            if present is None:
-                present = sorted(map(str, pd.unique(event.astype(str))))
-            raise DataError(
-                f"Step {i + 1} ({' | '.join(wanted)}) never occurs in column {names['event']!r}. "
-                f"Events present include: {present[:15]}."
-            )
         table |= np.left_shift(hit.view(np.uint8), i, dtype=width)
         labels.append(" | ".join(wanted))
+        named.append((i, wanted))
     if table is not None and event_codes is not None:
-        bits |= table[event_codes]  # one gather for every step named by events
+        looked_up = table[event_codes]  # one gather for every step named by events
+        bits = looked_up if bits is None else bits | looked_up
+    if bits is None:  # (no step at all is refused above)
+        bits = np.zeros(len(events), dtype=width)
+    if strict and named:
+        seen = int(np.bitwise_or.reduce(bits)) if len(bits) else 0  # the steps that occur
+        for i, wanted in named:  # a loop over steps
+            if not (seen >> i) & 1:
+                present = sorted(map(str, pd.unique(event.astype(str))))
+                raise DataError(
+                    f"Step {i + 1} ({' | '.join(wanted)}) never occurs in column {names['event']!r}. "
+                    f"Events present include: {present[:15]}."
+                )
     return _Steps(bits, len(steps)), labels
 
 
@@ -218,6 +233,7 @@ def _chains(
     reached = np.ones(len(anchors), dtype=np.int64)
     alive = np.arange(len(anchors))  # attempts still going, and their last step's position
     prev = anchors.copy()
+    hi = anchors.copy()  # per attempt still going: the furthest sorted position in its chain
     t0 = s.time[anchors]
     for j in range(1, k):  # a loop over steps, each vectorised over the attempts still going
         if len(alive) == 0:
@@ -231,20 +247,28 @@ def _chains(
             search = len(alive) * _SEARCH_BELOW < n
             table = np.r_[np.flatnonzero((packed >> j) & 1 == 1), n] if search else _next_of(packed, j)
             cand = _first_from(table, s.tie_start[prev], search)
-            earlier = chain[alive, :j]
-            for _ in range(j):  # an event already in the chain (tied in time) cannot serve again
-                used = (cand[:, None] == earlier).any(axis=1)
-                if not used.any():
-                    break
-                cand = np.where(used, _first_from(table, np.minimum(cand + 1, n), search), cand)
+            # an event already in the chain (tied in time) cannot serve again; only a
+            # candidate at or before the chain's furthest position can be one of them
+            clash = np.flatnonzero(cand <= hi)
+            if len(clash):
+                earlier = chain[alive[clash], :j]
+                c = cand[clash]
+                for _ in range(j):
+                    used = (c[:, None] == earlier).any(axis=1)
+                    if not used.any():
+                        break
+                    c = np.where(used, _first_from(table, np.minimum(c + 1, n), search), c)
+                cand[clash] = c
             safe = np.minimum(cand, n - 1)
-            valid = (cand < n) & (s.user[safe] == s.user[prev]) & (s.time[safe] >= s.time[prev])
+            # same user and at or after tie_start[prev]: so not before the previous step
+            valid = (cand < n) & (s.user[safe] == s.user[prev])
         valid &= (s.time[safe] - t0[alive]) <= win
         if excl is not None and len(excl):
             # an excluded event strictly between the previous step and this one ends the attempt
             between = np.searchsorted(excl, safe, side="left") - np.searchsorted(excl, prev, side="right")
             valid &= between <= 0
         alive, prev = alive[valid], cand[valid]
+        hi = np.maximum(hi[valid], prev)
         chain[alive, j] = prev
         reached[alive] = j + 1
     return anchors, reached, chain
@@ -538,14 +562,16 @@ def _funnel_per_user(
         anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
         return _per_user(s, events, anchors, reached, chain, len(labels), by_list)
 
-    # Two sets of people, counted on two threads (the hashing, sorts and gathers release
-    # the GIL): a person's rows all fall in one set, and per-person rows concatenate.
-    # Not with missing ids, so that the error counts all of them.
+    # Sets of people of about _PART_ROWS rows each, counted on two threads (hashing,
+    # sorts and gathers release the GIL; a small set's arrays stay in the CPU caches):
+    # a person's rows all fall in one set, and per-person rows concatenate. Not with
+    # missing ids, so that the error counts all of them.
     users = events[names["user_id"]]
-    parts = None if users.hasnans else split_by_value(users, rows)
+    n_rows = len(events) if rows is None else len(rows)
+    parts = None if users.hasnans else split_by_value(users, rows, min(max(n_rows // _PART_ROWS, 2), 256))
     if parts is None:
         return people(rows), labels, by_list
-    with ThreadPoolExecutor(len(parts)) as pool:
+    with ThreadPoolExecutor(2) as pool:
         tables = list(pool.map(people, parts))
     return pd.concat(tables, ignore_index=True), labels, by_list
 
