@@ -167,13 +167,19 @@ def test_split_by_value_keeps_each_value_in_one_set(
     monkeypatch.setattr(_encode, "_SPLIT_MIN_ROWS", 0)
     values = _string_columns()[name]
     rows = np.flatnonzero(np.arange(len(values)) % 3 != 1) if take else None
-    parts = _encode.split_by_value(values, rows, n_parts)
-    assert parts is not None  # every layout here splits into near equal parts
-    assert len(parts) == n_parts
+    split = _encode.split_by_value(values, rows, n_parts)
+    assert split is not None  # every layout here splits into near equal parts
+    assert len(split.ends) == n_parts and split.ends[-1] == len(split.order)
+    assert (np.diff(split.ends) > 0).all() and split.ends[0] > 0
     wanted = np.arange(len(values)) if rows is None else rows
-    assert sorted(np.concatenate(parts).tolist()) == wanted.tolist()
-    assert all((np.diff(p) > 0).all() for p in parts)  # ascending, like the rows given
-    seen = [set(values.iloc[p].astype(object).where(values.iloc[p].notna(), None)) for p in parts]
+    assert sorted(split.order.tolist()) == list(range(len(wanted)))
+    at = wanted[split.order]
+    expected = values.iloc[at].astype(object).where(values.iloc[at].notna(), None).tolist()
+    got = split.values.astype(object).where(split.values.notna(), None).tolist()
+    assert got == expected  # the values, regrouped
+    parts = np.split(split.order, split.ends[:-1])
+    assert all((np.diff(p) > 0).all() for p in parts)  # ascending in each part
+    seen = [set(values.iloc[wanted[p]].astype(object).where(values.iloc[wanted[p]].notna(), None)) for p in parts]
     assert sum(map(len, seen)) == len(set().union(*seen))  # no value in two parts
 
 

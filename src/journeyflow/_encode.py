@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from .exceptions import DataError, InputTypeError
 
 __all__ = [
+    "ValueSplit",
     "boundaries",
     "counting_argsort",
     "factorize_rows",
@@ -287,26 +288,36 @@ _SPLIT_SLACK = 1.5
 _KEYS = 1 << 16  # split keys are in [0, _KEYS)
 
 
-def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: int = 2) -> list[np.ndarray] | None:
-    """``n_parts`` disjoint sets of positions (of ``rows``, ascending, or of all rows),
-    each holding all rows of its values and about as many rows as the others; None
-    when that is not cheap or not worth it.
+class ValueSplit(NamedTuple):
+    """Rows grouped in parts by value (see :func:`split_by_value`)."""
+
+    order: np.ndarray  # positions into the rows split, part after part, ascending in each part
+    ends: np.ndarray  # (n_parts,) int64: where each part ends in ``order``
+    values: pd.Series  # the values in that order: one gathered copy, a part's slice is free
+
+
+def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: int = 2) -> ValueSplit | None:
+    """The rows (``rows``, ascending positions, or all rows) grouped in ``n_parts``
+    parts of about equal size, all rows of one value in the same part; None when that
+    is not cheap or not worth it.
 
     Parts are chosen from a 16-bit key read off the value, without hashing it: for
     Arrow strings the last two bytes, or when those are too alike (e-mail addresses)
     the XOR of all bytes and the last one, read from the Arrow buffers; for integers
     and categoricals the low 16 bits of the value or code. Keys are cut into ranges of
     about equal rows. None for other dtypes, fewer than ``_SPLIT_MIN_ROWS`` rows, or
-    when the largest part would exceed ``_SPLIT_SLACK`` equal shares. Rows of one value
-    are in one part: pieces of a per-value computation can run on separate threads.
+    when the largest part would exceed ``_SPLIT_SLACK`` equal shares. The values are
+    gathered once in row order (one pass through memory), then regrouped: a part is a
+    slice, so a per-value computation can run on small parts, on several threads.
     """
     n = len(values) if rows is None else len(rows)
     if n < max(_SPLIT_MIN_ROWS, 1) or n_parts < 2:
         return None
+    compact = _gathered(values, rows)
+    if compact is None:
+        return None
     for how in ("last", "all"):  # the last bytes split most ids cheaply, not e-mail addresses
-        key = _split_key(values, rows, how)
-        if key is None:
-            return None
+        key = _split_key(compact, how)
         counts = np.bincount(key, minlength=_KEYS)
         # each key goes to the part where its first row would fall in key order
         part_of_key = (np.cumsum(counts) - counts) * n_parts // n
@@ -316,62 +327,73 @@ def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: i
     else:
         return None
     part = part_of_key[key]
-    by_part = counting_argsort(part, n_parts)  # stable: rows stay ascending in each part
-    if rows is not None:
-        by_part = np.asarray(rows, dtype=np.int64)[by_part]
-    ends = np.cumsum(sizes.astype(np.int64))
-    return [p for p in np.split(by_part, ends[:-1]) if len(p)]
+    order = counting_argsort(part, n_parts)  # stable: positions stay ascending in each part
+    ends = np.cumsum(np.bincount(part, minlength=n_parts))
+    arrow = _arrow_array(compact)
+    if arrow is not None:
+        grouped = pd.Series(pd.arrays.ArrowExtensionArray(arrow.take(pa.array(order))), copy=False)
+    else:
+        grouped = compact.iloc[order].reset_index(drop=True)
+    return ValueSplit(order, ends, grouped)
 
 
-def _split_key(values: pd.Series, rows: np.ndarray | None, how: str = "last") -> np.ndarray | None:
-    """Per row (of ``rows``): a key in [0, _KEYS) that depends on the value only; None
-    when the dtype has no cheap one (see :func:`split_by_value`; ``how`` as in
-    :func:`_string_key`)."""
-    dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        raw = values.cat.codes.to_numpy()
-        return np.asarray((raw if rows is None else raw[rows]).astype(np.int64) & (_KEYS - 1))
-    if dtype.kind in "iu":
-        arr = values.to_numpy()
-        return np.asarray((arr if rows is None else arr[rows]).astype(np.int64) & (_KEYS - 1))
+def _arrow_array(values: pd.Series) -> pa.ChunkedArray | None:
+    """The column's Arrow string data (no copy; missing values allowed), else None."""
     to_arrow = getattr(values.array, "__arrow_array__", None)
     arrow = None if to_arrow is None else to_arrow()
     if isinstance(arrow, pa.Array):
         arrow = pa.chunked_array([arrow])
     if arrow is None or not (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
-        return None  # (missing values are left to the encoder, which reports them)
-    bounds = np.cumsum([0] + [len(c) for c in arrow.chunks])
-    if rows is not None and len(rows) > 1 and not bool((rows[1:] >= rows[:-1]).all()):
-        key = _split_key(values, None, how)  # rows out of order: all rows, then a gather
-        return None if key is None else key[rows]
-    parts = []
-    for i, chunk in enumerate(arrow.chunks):  # a loop over Arrow chunks (usually one)
-        if rows is None:
-            at = None
-        else:
-            lo, hi = np.searchsorted(rows, bounds[i : i + 2])
-            at = rows[lo:hi] - bounds[i]
-        parts.append(_string_key(chunk, at, how))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return None
+    return arrow
 
 
-def _string_key(chunk: pa.Array, at: np.ndarray | None, how: str) -> np.ndarray:
-    """A 16-bit key of each string at positions ``at`` (all when None) of an Arrow
-    string array, from its buffers: its last two bytes (``how="last"``; missing bytes
-    of short strings count as 0), or the XOR of all its bytes and its last byte
-    (``how="all"``, after gathering the strings)."""
-    if how == "all" and at is not None:
-        chunk, at = chunk.take(pa.array(np.asarray(at, dtype=np.int64))), None
+def _gathered(values: pd.Series, rows: np.ndarray | None) -> pd.Series | None:
+    """The values at ``rows`` (all when None) when :func:`_split_key` has a key for
+    their dtype, else None; Arrow strings are gathered by Arrow (in row order)."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or dtype.kind in "iu":
+        return values if rows is None else values.iloc[rows].reset_index(drop=True)
+    arrow = _arrow_array(values)
+    if arrow is None:
+        return None
+    if rows is None:
+        return values
+    return pd.Series(pd.arrays.ArrowExtensionArray(arrow.take(pa.array(np.asarray(rows, dtype=np.int64)))), copy=False)
+
+
+def _split_key(values: pd.Series, how: str = "last") -> np.ndarray:
+    """Per row: a key in [0, _KEYS) that depends on the value only (see
+    :func:`split_by_value`; ``how`` as in :func:`_string_key`); the dtype is one
+    :func:`_gathered` accepts."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return np.asarray(values.cat.codes.to_numpy().astype(np.int64) & (_KEYS - 1))
+    arrow = _arrow_array(values)
+    if arrow is None:  # integers
+        return np.asarray(values.to_numpy().astype(np.int64) & (_KEYS - 1))
+    keys = []
+    for chunk in arrow.chunks:  # a loop over Arrow chunks
+        key = _string_key(chunk, how)
+        if chunk.null_count:  # a missing value's slot may hold any bytes
+            key[np.asarray(chunk.is_null(), dtype=bool)] = 0
+        keys.append(key)
+    return np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+
+
+def _string_key(chunk: pa.Array, how: str) -> np.ndarray:
+    """A 16-bit key of each string of an Arrow string array, from its buffers: its
+    last two bytes (``how="last"``; missing bytes of short strings count as 0), or the
+    XOR of all its bytes and its last byte (``how="all"``)."""
     wide = pa.types.is_large_string(chunk.type)
     _, off_buf, data_buf = chunk.buffers()
     offsets = np.frombuffer(off_buf, dtype=np.int64 if wide else np.int32, count=chunk.offset + len(chunk) + 1)
     offsets = offsets[chunk.offset :]
-    n = len(chunk) if at is None else len(at)
+    n = len(chunk)
     if data_buf is None or data_buf.size == 0:
         return np.zeros(n, dtype=np.int64)
     data = np.frombuffer(data_buf, dtype=np.uint8)
-    start = offsets[:-1] if at is None else offsets[:-1][at]
-    end = offsets[1:] if at is None else offsets[1:][at]
+    start, end = offsets[:-1], offsets[1:]
     length = end - start
     short = np.flatnonzero(length < 2)  # usually none: then no masking at all
     if how == "last":
@@ -383,12 +405,11 @@ def _string_key(chunk: pa.Array, at: np.ndarray | None, how: str) -> np.ndarray:
         key |= data[pos].astype(np.int64) << 8
         key[short] = np.where(length[short] == 1, key[short] & 0xFF, 0)  # missing bytes count as 0
         return key
-    used = data[offsets[0] : offsets[-1]]
     nonempty = length > 0
     key = np.zeros(n, dtype=np.int64)  # XOR of each string's bytes
     if nonempty.any():
         # each non-empty string runs up to the next non-empty one's start
-        key[nonempty] = np.bitwise_xor.reduceat(used, start[nonempty] - offsets[0])
+        key[nonempty] = np.bitwise_xor.reduceat(data[offsets[0] : offsets[-1]], start[nonempty] - offsets[0])
     key |= data[np.maximum(end - 1, 0)].astype(np.int64) << 8
     key[length == 0] = 0
     return key

@@ -75,13 +75,7 @@ def _sorted_events(
         times = time_ns(events[names["timestamp"]])
     user_labels: pd.Index | None = None
     if not labels and not is_cached(col):
-        users, n_users = row_codes(col, rows)
-        n_null = int(np.count_nonzero(users < 0))
-        if n_null:
-            raise DataError(
-                f"Column {names['user_id']!r} (user_id) has {n_null:,} missing values. Run "
-                "jf.validate_events(...) first: it rejects such rows with a reason."
-            )
+        users, n_users = _user_codes(col, rows, names)
         if rows is not None:
             times = times[rows]
     else:
@@ -89,15 +83,43 @@ def _sorted_events(
         n_users = len(user_labels)
         if rows is not None:
             users, times = users[rows], times[rows]
+    return _sort(users, n_users, times, rows, user_labels)[0]
+
+
+def _user_codes(col: pd.Series, rows: np.ndarray | None, names: Mapping[str, str]) -> tuple[np.ndarray, int]:
+    """:func:`journeyflow._encode.row_codes` of the user ids (at ``rows``); missing ids
+    are an error."""
+    users, n_users = row_codes(col, rows)
+    n_null = int(np.count_nonzero(users < 0))
+    if n_null:
+        raise DataError(
+            f"Column {names['user_id']!r} (user_id) has {n_null:,} missing values. Run "
+            "jf.validate_events(...) first: it rejects such rows with a reason."
+        )
+    return users, n_users
+
+
+def _sort(
+    users: np.ndarray,
+    n_users: int,
+    times: np.ndarray,
+    rows: np.ndarray | None,
+    user_labels: pd.Index | None = None,
+    bits: np.ndarray | None = None,
+) -> tuple[_Sorted, np.ndarray | None]:
+    """Positions sorted by (user, time, position), as :class:`_Sorted` with ``order``
+    mapped through ``rows`` (the event row of each position; None: the positions are
+    rows), and ``bits`` (per position, optional) in sorted order."""
     order = sort_order(users, times)
     u, t = users[order], times[order]
+    packed = None if bits is None else bits[order]
     if rows is not None:
         order = rows[order]
     new = np.ones(len(order), dtype=bool)
     if len(order):
         new[1:] = (u[1:] != u[:-1]) | (t[1:] != t[:-1])
     tie_start = np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))
-    return _Sorted(order, u, t, tie_start, user_labels, n_users)
+    return _Sorted(order, u, t, tie_start, user_labels, n_users), packed
 
 
 #: Ordered funnels follow the attempts still going with binary searches once fewer
@@ -199,11 +221,17 @@ def _step_masks(
 
 
 def _chains(
-    s: _Sorted, masks: _Steps, window_ns: int | None, mode: str, exclude: np.ndarray | None = None
+    s: _Sorted,
+    masks: _Steps,
+    window_ns: int | None,
+    mode: str,
+    exclude: np.ndarray | None = None,
+    packed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per attempt: sorted position of its anchor, furthest step reached (1-based) and
     the sorted positions of the chain's events (-1 where not reached), shape (attempts, k).
     ``exclude`` (input order): events that end an attempt when they fall between two steps.
+    ``packed``: ``masks.bits`` in sorted order, when the caller has it already.
 
     "The next step-j event at or after position p" is a table lookup: one reverse
     running minimum over the sorted events per step (:func:`_next_of`), no search.
@@ -211,7 +239,8 @@ def _chains(
     k = len(masks)
     n = len(s.order)
     excl = None if exclude is None else np.flatnonzero(exclude[s.order])
-    packed = np.asarray(masks.bits[s.order])  # bit j set: the sorted event is a step-j event
+    if packed is None:
+        packed = np.asarray(masks.bits[s.order])  # bit j set: the sorted event is a step-j event
     win = _NONE if window_ns is None else window_ns
     if mode == "unordered":
         anchors = np.flatnonzero(packed)
@@ -371,13 +400,19 @@ def _table_from_users(per_user: pd.DataFrame, labels: list[str], by: list[str], 
         groups = pd.DataFrame(index=[0])
         inv = np.zeros(len(per_user), dtype=np.int64)
     n_groups = len(groups)
-    counts = np.stack([np.bincount(inv[r >= j + 1], minlength=n_groups) for j in range(k)], axis=1)
+    # people per (segment, furthest step), then summed over the steps from the last down
+    furthest = np.bincount(inv * (k + 1) + r, minlength=n_groups * (k + 1)).reshape(n_groups, k + 1)
+    counts = np.cumsum(furthest[:, :0:-1], axis=1)[:, ::-1]  # (n_groups, k): people at step >= j + 1
     medians = np.full((n_groups, k), np.nan)
     for j in range(1, k):  # a loop over steps; the median is per segment, vectorised
         at = r >= j + 1
-        if at.any():
-            gap = pd.Series(per_user[f"gap_{j}"].to_numpy(dtype=np.float64)[at])
-            med = gap.groupby(inv[at]).median()
+        if not at.any():
+            continue
+        gap = per_user[f"gap_{j}"].to_numpy(dtype=np.float64)[at]
+        if n_groups == 1:  # one segment: a selection, no grouping
+            medians[0, j] = np.median(gap)
+        else:
+            med = pd.Series(gap).groupby(inv[at]).median()
             medians[med.index.to_numpy(), j] = med.to_numpy()
     prev = np.concatenate([counts[:, :1], counts[:, :-1]], axis=1)
     first = counts[:, :1]
@@ -557,22 +592,35 @@ def _funnel_per_user(
     rows = _step_rows(masks, mode, excl)
     times = time_ns(events[names["timestamp"]])
 
-    def people(part: np.ndarray | None) -> pd.DataFrame:
-        s = _sorted_events(events, names, part, labels=False, times=times)
-        anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
-        return _per_user(s, events, anchors, reached, chain, len(labels), by_list)
-
-    # Sets of people of about _PART_ROWS rows each, counted on two threads (hashing,
-    # sorts and gathers release the GIL; a small set's arrays stay in the CPU caches):
-    # a person's rows all fall in one set, and per-person rows concatenate. Not with
-    # missing ids, so that the error counts all of them.
+    # People in parts of about _PART_ROWS rows, counted on two threads (hashing, sorts
+    # and gathers release the GIL; a small part's arrays stay in the CPU caches): a
+    # person's rows all fall in one part, and per-person rows concatenate. Not with
+    # missing ids (so that the error counts all of them), nor when the ids are encoded.
     users = events[names["user_id"]]
     n_rows = len(events) if rows is None else len(rows)
-    parts = None if users.hasnans else split_by_value(users, rows, min(max(n_rows // _PART_ROWS, 2), 256))
-    if parts is None:
-        return people(rows), labels, by_list
+    split = None
+    if not users.hasnans and not is_cached(users):
+        split = split_by_value(users, rows, min(max(n_rows // _PART_ROWS, 2), 256))
+    if split is None:
+        s = _sorted_events(events, names, rows, labels=False, times=times)
+        anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
+        return _per_user(s, events, anchors, reached, chain, len(labels), by_list), labels, by_list
+    # event rows, times and step bits part after part: gathered in row order, then
+    # regrouped (one pass through the large arrays each)
+    at_rows = split.order if rows is None else rows[split.order]
+    part_times = (times if rows is None else times[rows])[split.order]
+    part_bits = (masks.bits if rows is None else masks.bits[rows])[split.order]
+    starts = np.r_[0, split.ends[:-1]]
+
+    def people(p: int) -> pd.DataFrame:
+        lo, hi = int(starts[p]), int(split.ends[p])
+        codes, n_users = _user_codes(split.values.iloc[lo:hi], None, names)
+        s, packed = _sort(codes, n_users, part_times[lo:hi], at_rows[lo:hi], bits=part_bits[lo:hi])
+        anchors, reached, chain = _chains(s, masks, window_ns, mode, excl, packed)
+        return _per_user(s, events, anchors, reached, chain, len(labels), by_list)
+
     with ThreadPoolExecutor(2) as pool:
-        tables = list(pool.map(people, parts))
+        tables = list(pool.map(people, np.flatnonzero(split.ends > starts)))
     return pd.concat(tables, ignore_index=True), labels, by_list
 
 
