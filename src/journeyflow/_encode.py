@@ -270,6 +270,11 @@ def row_codes(values: pd.Series, rows: np.ndarray | None = None) -> tuple[np.nda
         arrow = pa.chunked_array([arrow])
     if arrow is not None and (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
         part = arrow if rows is None else arrow.take(pa.array(np.asarray(rows, dtype=np.int64)))
+        if len(part) >= _PARALLEL_MIN_ROWS:  # two threads (see _dictionary_encode)
+            codes, dictionary = _dictionary_encode(part)
+            if part.null_count:
+                codes[codes == len(dictionary)] = -1
+            return codes, len(dictionary)
         encoded = pc.dictionary_encode(part.combine_chunks() if part.num_chunks != 1 else part.chunk(0))
         indices = encoded.indices
         if indices.null_count:
@@ -293,10 +298,13 @@ class ValueSplit(NamedTuple):
 
     order: np.ndarray  # positions into the rows split, part after part, ascending in each part
     ends: np.ndarray  # (n_parts,) int64: where each part ends in ``order``
-    values: pd.Series  # the values in that order: one gathered copy, a part's slice is free
+    values: pd.Series | None  # the values in that order (one gathered copy, a part's slice
+    # is free); None when not asked for
 
 
-def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: int = 2) -> ValueSplit | None:
+def split_by_value(
+    values: pd.Series, rows: np.ndarray | None = None, n_parts: int = 2, *, regroup: bool = True
+) -> ValueSplit | None:
     """The rows (``rows``, ascending positions, or all rows) grouped in ``n_parts``
     parts of about equal size, all rows of one value in the same part; None when that
     is not cheap or not worth it.
@@ -309,6 +317,8 @@ def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: i
     when the largest part would exceed ``_SPLIT_SLACK`` equal shares. The values are
     gathered once in row order (one pass through memory), then regrouped: a part is a
     slice, so a per-value computation can run on small parts, on several threads.
+    ``regroup=False`` leaves the values out (``values`` is None): for rows so many
+    that each part had better gather its own.
     """
     n = len(values) if rows is None else len(rows)
     if n < max(_SPLIT_MIN_ROWS, 1) or n_parts < 2:
@@ -330,6 +340,8 @@ def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: i
     order = counting_argsort(part, n_parts)  # stable: positions stay ascending in each part
     ends = np.cumsum(np.bincount(part, minlength=n_parts))
     arrow = _arrow_array(compact)
+    if not regroup:
+        return ValueSplit(order, ends, None)
     if arrow is not None:
         grouped = pd.Series(pd.arrays.ArrowExtensionArray(arrow.take(pa.array(order))), copy=False)
     else:

@@ -106,15 +106,19 @@ def _sort(
     rows: np.ndarray | None,
     user_labels: pd.Index | None = None,
     bits: np.ndarray | None = None,
+    ties: bool = True,
 ) -> tuple[_Sorted, np.ndarray | None]:
     """Positions sorted by (user, time, position), as :class:`_Sorted` with ``order``
     mapped through ``rows`` (the event row of each position; None: the positions are
-    rows), and ``bits`` (per position, optional) in sorted order."""
+    rows), and ``bits`` (per position, optional) in sorted order. ``ties=False``: no
+    ``tie_start`` (left empty; strict funnels step to the next event, ties or not)."""
     order = sort_order(users, times)
     u, t = users[order], times[order]
     packed = None if bits is None else bits[order]
     if rows is not None:
         order = rows[order]
+    if not ties:
+        return _Sorted(order, u, t, np.zeros(0, dtype=np.int64), user_labels, n_users), packed
     new = np.ones(len(order), dtype=bool)
     if len(order):
         new[1:] = (u[1:] != u[:-1]) | (t[1:] != t[:-1])
@@ -129,7 +133,7 @@ def _sort(
 _SEARCH_BELOW = 2
 
 #: Large funnels count people in sets of about this many rows (see _funnel_per_user).
-_PART_ROWS = 1 << 18
+_PART_ROWS = 1 << 19
 
 
 class _Steps:
@@ -297,7 +301,8 @@ def _chains(
             between = np.searchsorted(excl, safe, side="left") - np.searchsorted(excl, prev, side="right")
             valid &= between <= 0
         alive, prev = alive[valid], cand[valid]
-        hi = np.maximum(hi[valid], prev)
+        if mode != "strict":
+            hi = np.maximum(hi[valid], prev)
         chain[alive, j] = prev
         reached[alive] = j + 1
     return anchors, reached, chain
@@ -600,22 +605,28 @@ def _funnel_per_user(
     n_rows = len(events) if rows is None else len(rows)
     split = None
     if not users.hasnans and not is_cached(users):
-        split = split_by_value(users, rows, min(max(n_rows // _PART_ROWS, 2), 256))
+        # all rows (strict funnels): each part gathers its own rows, no copy of them all
+        split = split_by_value(users, rows, min(max(n_rows // _PART_ROWS, 2), 256), regroup=rows is not None)
     if split is None:
         s = _sorted_events(events, names, rows, labels=False, times=times)
         anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
         return _per_user(s, events, anchors, reached, chain, len(labels), by_list), labels, by_list
-    # event rows, times and step bits part after part: gathered in row order, then
-    # regrouped (one pass through the large arrays each)
-    at_rows = split.order if rows is None else rows[split.order]
-    part_times = (times if rows is None else times[rows])[split.order]
-    part_bits = (masks.bits if rows is None else masks.bits[rows])[split.order]
+    at_rows = split.order if rows is None else rows[split.order]  # event rows, part after part
+    if split.values is not None:
+        # times and step bits gathered in row order, then regrouped (one pass each)
+        part_times = times[rows][split.order]
+        part_bits = masks.bits[rows][split.order]
     starts = np.r_[0, split.ends[:-1]]
 
     def people(p: int) -> pd.DataFrame:
         lo, hi = int(starts[p]), int(split.ends[p])
-        codes, n_users = _user_codes(split.values.iloc[lo:hi], None, names)
-        s, packed = _sort(codes, n_users, part_times[lo:hi], at_rows[lo:hi], bits=part_bits[lo:hi])
+        if split.values is not None:
+            codes, n_users = _user_codes(split.values.iloc[lo:hi], None, names)
+            at_times, at_bits = part_times[lo:hi], part_bits[lo:hi]
+        else:
+            codes, n_users = _user_codes(users, at_rows[lo:hi], names)
+            at_times, at_bits = times[at_rows[lo:hi]], masks.bits[at_rows[lo:hi]]
+        s, packed = _sort(codes, n_users, at_times, at_rows[lo:hi], bits=at_bits, ties=mode != "strict")
         anchors, reached, chain = _chains(s, masks, window_ns, mode, excl, packed)
         return _per_user(s, events, anchors, reached, chain, len(labels), by_list)
 
