@@ -173,10 +173,9 @@ def test_split_by_value_keeps_each_value_in_one_set(
     assert (np.diff(split.ends) > 0).all() and split.ends[0] > 0
     wanted = np.arange(len(values)) if rows is None else rows
     assert sorted(split.order.tolist()) == list(range(len(wanted)))
-    at = wanted[split.order]
-    expected = values.iloc[at].astype(object).where(values.iloc[at].notna(), None).tolist()
+    expected = values.iloc[wanted].astype(object).where(values.iloc[wanted].notna(), None).tolist()
     got = split.values.astype(object).where(split.values.notna(), None).tolist()
-    assert got == expected  # the values, regrouped
+    assert got == expected  # the values at the rows, in row order
     parts = np.split(split.order, split.ends[:-1])
     assert all((np.diff(p) > 0).all() for p in parts)  # ascending in each part
     seen = [set(values.iloc[wanted[p]].astype(object).where(values.iloc[wanted[p]].notna(), None)) for p in parts]

@@ -298,13 +298,11 @@ class ValueSplit(NamedTuple):
 
     order: np.ndarray  # positions into the rows split, part after part, ascending in each part
     ends: np.ndarray  # (n_parts,) int64: where each part ends in ``order``
-    values: pd.Series | None  # the values in that order (one gathered copy, a part's slice
-    # is free); None when not asked for
+    values: pd.Series  # the values at the rows split, in their order (gathered once; the
+    # column itself when all rows are split): a part's values are ``values`` at its positions
 
 
-def split_by_value(
-    values: pd.Series, rows: np.ndarray | None = None, n_parts: int = 2, *, regroup: bool = True
-) -> ValueSplit | None:
+def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: int = 2) -> ValueSplit | None:
     """The rows (``rows``, ascending positions, or all rows) grouped in ``n_parts``
     parts of about equal size, all rows of one value in the same part; None when that
     is not cheap or not worth it.
@@ -314,11 +312,10 @@ def split_by_value(
     the XOR of all bytes and the last one, read from the Arrow buffers; for integers
     and categoricals the low 16 bits of the value or code. Keys are cut into ranges of
     about equal rows. None for other dtypes, fewer than ``_SPLIT_MIN_ROWS`` rows, or
-    when the largest part would exceed ``_SPLIT_SLACK`` equal shares. The values are
-    gathered once in row order (one pass through memory), then regrouped: a part is a
-    slice, so a per-value computation can run on small parts, on several threads.
-    ``regroup=False`` leaves the values out (``values`` is None): for rows so many
-    that each part had better gather its own.
+    when the largest part would exceed ``_SPLIT_SLACK`` equal shares. The values at
+    ``rows`` are gathered once, in row order (one pass through memory), so that each
+    part then gathers from a smaller array: a per-value computation can run on small
+    parts, on several threads.
     """
     n = len(values) if rows is None else len(rows)
     if n < max(_SPLIT_MIN_ROWS, 1) or n_parts < 2:
@@ -339,14 +336,7 @@ def split_by_value(
     part = part_of_key[key]
     order = counting_argsort(part, n_parts)  # stable: positions stay ascending in each part
     ends = np.cumsum(np.bincount(part, minlength=n_parts))
-    arrow = _arrow_array(compact)
-    if not regroup:
-        return ValueSplit(order, ends, None)
-    if arrow is not None:
-        grouped = pd.Series(pd.arrays.ArrowExtensionArray(arrow.take(pa.array(order))), copy=False)
-    else:
-        grouped = compact.iloc[order].reset_index(drop=True)
-    return ValueSplit(order, ends, grouped)
+    return ValueSplit(order, ends, compact)
 
 
 def _arrow_array(values: pd.Series) -> pa.ChunkedArray | None:

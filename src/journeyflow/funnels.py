@@ -605,28 +605,22 @@ def _funnel_per_user(
     n_rows = len(events) if rows is None else len(rows)
     split = None
     if not users.hasnans and not is_cached(users):
-        # all rows (strict funnels): each part gathers its own rows, no copy of them all
-        split = split_by_value(users, rows, min(max(n_rows // _PART_ROWS, 2), 256), regroup=rows is not None)
+        split = split_by_value(users, rows, min(max(n_rows // _PART_ROWS, 2), 256))
     if split is None:
         s = _sorted_events(events, names, rows, labels=False, times=times)
         anchors, reached, chain = _chains(s, masks, window_ns, mode, excl)
         return _per_user(s, events, anchors, reached, chain, len(labels), by_list), labels, by_list
-    at_rows = split.order if rows is None else rows[split.order]  # event rows, part after part
-    if split.values is not None:
-        # times and step bits gathered in row order, then regrouped (one pass each)
-        part_times = times[rows][split.order]
-        part_bits = masks.bits[rows][split.order]
+    # times and step bits at the rows split, gathered in row order (one pass each):
+    # each part then gathers from these, on its thread
+    rows_times = times if rows is None else times[rows]
+    rows_bits = masks.bits if rows is None else masks.bits[rows]
     starts = np.r_[0, split.ends[:-1]]
 
     def people(p: int) -> pd.DataFrame:
-        lo, hi = int(starts[p]), int(split.ends[p])
-        if split.values is not None:
-            codes, n_users = _user_codes(split.values.iloc[lo:hi], None, names)
-            at_times, at_bits = part_times[lo:hi], part_bits[lo:hi]
-        else:
-            codes, n_users = _user_codes(users, at_rows[lo:hi], names)
-            at_times, at_bits = times[at_rows[lo:hi]], masks.bits[at_rows[lo:hi]]
-        s, packed = _sort(codes, n_users, at_times, at_rows[lo:hi], bits=at_bits, ties=mode != "strict")
+        at = split.order[int(starts[p]) : int(split.ends[p])]  # positions into the rows split
+        codes, n_users = _user_codes(split.values, at, names)
+        event_rows = at if rows is None else rows[at]
+        s, packed = _sort(codes, n_users, rows_times[at], event_rows, bits=rows_bits[at], ties=mode != "strict")
         anchors, reached, chain = _chains(s, masks, window_ns, mode, excl, packed)
         return _per_user(s, events, anchors, reached, chain, len(labels), by_list)
 
