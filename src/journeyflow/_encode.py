@@ -256,8 +256,9 @@ def row_codes(values: pd.Series, rows: np.ndarray | None = None) -> tuple[np.nda
     many distinct values there are: equal values, equal codes, numbered in any order.
 
     For when only "who is who" matters: no labels are built and nothing is cached, so
-    Arrow strings are gathered (as strings, one copy) and dictionary-encoded, and the
-    codes stay in Arrow's int32. Missing values get the code -1. The codes are an
+    Arrow strings are gathered (as strings, one copy) and dictionary-encoded (on two
+    threads for millions of rows, see :func:`_dictionary_encode`), and the codes stay
+    in Arrow's int32 when they can. Missing values get the code -1. The codes are an
     integer array of any width.
     """
     dtype = values.dtype
@@ -285,8 +286,8 @@ def row_codes(values: pd.Series, rows: np.ndarray | None = None) -> tuple[np.nda
     return codes, len(uniques)
 
 
-#: Below this many rows a column is not split (the threads' start and the gathers
-#: cost more than they save).
+#: Below this many rows a column is not split (the gathers cost more than the parts
+#: save).
 _SPLIT_MIN_ROWS = 1 << 20
 #: ... nor when its largest part would hold more than this many times an equal share.
 _SPLIT_SLACK = 1.5

@@ -5,7 +5,8 @@ greedy chain of binary searches per step: for every attempt (a step-1 event) the
 earliest event of step 2 at or after it, then of step 3 at or after that, and so
 on. The earliest choice at each step is never worse for reaching later steps, so a
 user's furthest step over all attempts is exact. No loop over users or events: the
-loops run over steps.
+loops run over steps (and, for millions of events, over parts of the people: split
+by a key read off their ids, each part sorted and counted on its own, on two threads).
 """
 
 from __future__ import annotations
@@ -237,9 +238,11 @@ def _chains(
     ``exclude`` (input order): events that end an attempt when they fall between two steps.
     ``packed``: ``masks.bits`` in sorted order, when the caller has it already.
 
-    "The next step-j event at or after position p" is a table lookup: one reverse
-    running minimum over the sorted events per step (:func:`_next_of`), no search.
-    Attempts are followed only while they go on."""
+    "The next step-j event at or after position p" is a binary search over the
+    step's events (the attempts ascend, so each search starts from the previous hit),
+    or a table lookup when most events are attempts: one reverse running minimum over
+    the sorted events per step (:func:`_next_of`). Attempts are followed only while
+    they go on."""
     k = len(masks)
     n = len(s.order)
     excl = None if exclude is None else np.flatnonzero(exclude[s.order])
