@@ -328,7 +328,7 @@ def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: i
         key = _split_key(compact, how)
         counts = np.bincount(key, minlength=_KEYS)
         # each key goes to the part where its first row would fall in key order
-        part_of_key = (np.cumsum(counts) - counts) * n_parts // n
+        part_of_key = np.minimum((np.cumsum(counts) - counts) * n_parts // n, n_parts - 1)
         sizes = np.bincount(part_of_key, weights=counts, minlength=n_parts)
         if sizes.max() <= _SPLIT_SLACK * n / n_parts:
             break
@@ -336,7 +336,7 @@ def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: i
         return None
     part = part_of_key[key]
     order = counting_argsort(part, n_parts)  # stable: positions stay ascending in each part
-    ends = np.cumsum(np.bincount(part, minlength=n_parts))
+    ends = np.cumsum(sizes.astype(np.int64))  # rows per part: the counts of its keys
     return ValueSplit(order, ends, compact)
 
 
@@ -401,11 +401,13 @@ def _string_key(chunk: pa.Array, how: str) -> np.ndarray:
     short = np.flatnonzero(length < 2)  # usually none: then no masking at all
     if how == "last":
         pos = end - 1
-        np.maximum(pos, 0, out=pos)
-        key = data[pos].astype(np.int64)
+        if len(short):
+            np.maximum(pos, 0, out=pos)
+        key = data[pos].astype(np.uint16)
         pos -= 1
-        np.maximum(pos, 0, out=pos)
-        key |= data[pos].astype(np.int64) << 8
+        if len(short):
+            np.maximum(pos, 0, out=pos)
+        key |= data[pos].astype(np.uint16) << 8
         key[short] = np.where(length[short] == 1, key[short] & 0xFF, 0)  # missing bytes count as 0
         return key
     nonempty = length > 0
