@@ -192,7 +192,9 @@ def test_split_by_value_declines_small_lopsided_or_unsupported_columns(monkeypat
 
 
 @pytest.mark.parametrize("name", list(_string_columns()))
-def test_row_codes_identify_the_values_at_rows(name: str) -> None:
+@pytest.mark.parametrize("threshold", [1, 10**9])  # the two-thread and the one-pass encoder
+def test_row_codes_identify_the_values_at_rows(monkeypatch: pytest.MonkeyPatch, name: str, threshold: int) -> None:
+    monkeypatch.setattr(_encode, "_PARALLEL_MIN_ROWS", threshold)
     values = _string_columns()[name]
     rows = np.flatnonzero(np.arange(len(values)) % 4 != 0)
     for at in (None, rows):
