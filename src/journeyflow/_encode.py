@@ -319,25 +319,56 @@ def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: i
     parts, on several threads.
     """
     n = len(values) if rows is None else len(rows)
-    if n < max(_SPLIT_MIN_ROWS, 1) or n_parts < 2:
+    if n < max(_SPLIT_MIN_ROWS, 1) or n_parts < 2 or not _has_key(values):
         return None
-    compact = _gathered(values, rows)
-    if compact is None:
-        return None
-    for how in ("last", "all"):  # the last bytes split most ids cheaply, not e-mail addresses
-        key = _split_key(compact, how)
-        counts = np.bincount(key, minlength=_KEYS)
-        # each key goes to the part where its first row would fall in key order
-        part_of_key = np.minimum((np.cumsum(counts) - counts) * n_parts // n, n_parts - 1)
-        sizes = np.bincount(part_of_key, weights=counts, minlength=n_parts)
-        if sizes.max() <= _SPLIT_SLACK * n / n_parts:
-            break
-    else:
-        return None
-    part = part_of_key[key]
-    order = counting_argsort(part, n_parts)  # stable: positions stay ascending in each part
+    from concurrent.futures import ThreadPoolExecutor
+
+    # two halves of the rows, each gathered, keyed and grouped on its own thread
+    halves = [slice(0, n // 2), slice(n // 2, n)]
+    with ThreadPoolExecutor(2) as pool:
+        compacts = list(pool.map(_gathered, [values] * 2, [rows] * 2, halves))
+        for how in ("last", "all"):  # the last bytes split most ids cheaply, not e-mail addresses
+            keys = list(pool.map(_split_key, compacts, [how] * 2))
+            counts = np.bincount(keys[0], minlength=_KEYS) + np.bincount(keys[1], minlength=_KEYS)
+            # each key goes to the part where its first row would fall in key order
+            part_of_key = np.minimum((np.cumsum(counts) - counts) * n_parts // n, n_parts - 1)
+            sizes = np.bincount(part_of_key, weights=counts, minlength=n_parts)
+            if sizes.max() <= _SPLIT_SLACK * n / n_parts:
+                break
+        else:
+            return None
+
+        def group(key: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+            part = part_of_key[key]
+            order = counting_argsort(part, n_parts)  # stable: positions stay ascending in each part
+            order += start
+            return order, np.cumsum(np.bincount(part, minlength=n_parts))
+
+        grouped = list(pool.map(group, keys, [0, n // 2]))
+    pieces = []
+    for p in range(n_parts):  # a loop over parts: each part's positions from both halves
+        for order, ends in grouped:
+            pieces.append(order[(ends[p - 1] if p else 0) : ends[p]])
     ends = np.cumsum(sizes.astype(np.int64))  # rows per part: the counts of its keys
-    return ValueSplit(order, ends, compact)
+    return ValueSplit(np.concatenate(pieces), ends, _joined(values, rows, compacts))
+
+
+def _has_key(values: pd.Series) -> bool:
+    """Whether :func:`_split_key` has a key for the column's dtype."""
+    dtype = values.dtype
+    return isinstance(dtype, pd.CategoricalDtype) or dtype.kind in "iu" or _arrow_array(values) is not None
+
+
+def _joined(values: pd.Series, rows: np.ndarray | None, halves: list[pd.Series]) -> pd.Series:
+    """The two halves from :func:`_gathered` as one column (no copy of Arrow strings;
+    the column itself when all rows were taken)."""
+    if rows is None:
+        return values
+    arrow = [_arrow_array(h) for h in halves]
+    if arrow[0] is not None and arrow[1] is not None:
+        chunks = [c for a in arrow if a is not None for c in a.chunks]
+        return pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(chunks, type=arrow[0].type)), copy=False)
+    return pd.concat(halves, ignore_index=True)
 
 
 def _arrow_array(values: pd.Series) -> pa.ChunkedArray | None:
@@ -351,24 +382,22 @@ def _arrow_array(values: pd.Series) -> pa.ChunkedArray | None:
     return arrow
 
 
-def _gathered(values: pd.Series, rows: np.ndarray | None) -> pd.Series | None:
-    """The values at ``rows`` (all when None) when :func:`_split_key` has a key for
-    their dtype, else None; Arrow strings are gathered by Arrow (in row order)."""
-    dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype) or dtype.kind in "iu":
-        return values if rows is None else values.iloc[rows].reset_index(drop=True)
+def _gathered(values: pd.Series, rows: np.ndarray | None, part: slice = slice(None)) -> pd.Series:
+    """The values at ``rows[part]`` (at positions ``part`` when ``rows`` is None), in
+    row order; Arrow strings are gathered by Arrow. The dtype is one :func:`_has_key`
+    accepts."""
+    at = None if rows is None else np.asarray(rows[part], dtype=np.int64)
     arrow = _arrow_array(values)
-    if arrow is None:
-        return None
-    if rows is None:
-        return values
-    return pd.Series(pd.arrays.ArrowExtensionArray(arrow.take(pa.array(np.asarray(rows, dtype=np.int64)))), copy=False)
+    if arrow is None:  # integers, categoricals
+        return values.iloc[part if at is None else at].reset_index(drop=True)
+    taken = arrow[part] if at is None else arrow.take(pa.array(at))
+    return pd.Series(pd.arrays.ArrowExtensionArray(taken), copy=False)
 
 
 def _split_key(values: pd.Series, how: str = "last") -> np.ndarray:
     """Per row: a key in [0, _KEYS) that depends on the value only (see
     :func:`split_by_value`; ``how`` as in :func:`_string_key`); the dtype is one
-    :func:`_gathered` accepts."""
+    :func:`_has_key` accepts."""
     dtype = values.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         return np.asarray(values.cat.codes.to_numpy().astype(np.int64) & (_KEYS - 1))
