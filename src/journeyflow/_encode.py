@@ -331,7 +331,7 @@ def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: i
             keys = list(pool.map(_split_key, compacts, [how] * 2))
             counts = np.bincount(keys[0], minlength=_KEYS) + np.bincount(keys[1], minlength=_KEYS)
             # each key goes to the part where its first row would fall in key order
-            part_of_key = np.minimum((np.cumsum(counts) - counts) * n_parts // n, n_parts - 1)
+            part_of_key = np.minimum((np.cumsum(counts) - counts) * n_parts // n, n_parts - 1).astype(small_int(n_parts))
             sizes = np.bincount(part_of_key, weights=counts, minlength=n_parts)
             if sizes.max() <= _SPLIT_SLACK * n / n_parts:
                 break
