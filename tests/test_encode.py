@@ -164,3 +164,77 @@ def test_first_rows_are_the_first_row_of_each_code_by_time(rows: list[tuple[int,
     times = np.array([t for _, t in rows], dtype=np.int64)
     expected = [min((t, i) for i, (c2, t) in enumerate(rows) if c2 == c)[1] for c in sorted({c for c, _ in rows})]
     assert _encode.first_rows(codes, times).tolist() == expected
+
+def _string_columns() -> dict[str, pd.Series]:
+    """String id columns of several layouts: one chunk, a slice, many chunks, 32-bit
+    offsets, empty strings and missing values, e-mail addresses (all ending alike)."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(3)
+    ids = np.char.add("u", rng.integers(0, 300, 2_000).astype(str)).astype(object)
+    ids[rng.random(len(ids)) < 0.05] = ""
+    mails = np.char.add(np.char.add("p", rng.integers(0, 300, 2_000).astype(str)), "@shop.nl").astype(object)
+    missing = ids.copy()
+    missing[::97] = None
+    large = pa.array(ids, type=pa.large_string())
+    return {
+        "one chunk": pd.Series(ids, dtype="str"),
+        "slice": pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([large.slice(7)]))),
+        "chunks": pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([large[:500], large[500:501], large[501:]]))),
+        "32-bit offsets": pd.Series(pd.arrays.ArrowStringArray(pa.array(ids, type=pa.string()))),
+        "missing": pd.Series(missing, dtype="str"),
+        "e-mail": pd.Series(mails, dtype="str"),
+        "integers": pd.Series(rng.integers(0, 300, 2_000)),
+        "categorical": pd.Series(pd.Categorical(ids)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_string_columns()))
+@pytest.mark.parametrize("take", [False, True])
+@pytest.mark.parametrize("n_parts", [2, 5])
+def test_split_by_value_keeps_each_value_in_one_set(
+    monkeypatch: pytest.MonkeyPatch, name: str, take: bool, n_parts: int
+) -> None:
+    monkeypatch.setattr(_encode, "_SPLIT_MIN_ROWS", 0)
+    values = _string_columns()[name]
+    rows = np.flatnonzero(np.arange(len(values)) % 3 != 1) if take else None
+    split = _encode.split_by_value(values, rows, n_parts)
+    assert split is not None  # every layout here splits into near equal parts
+    assert len(split.ends) == n_parts and split.ends[-1] == len(split.order)
+    assert (np.diff(split.ends) > 0).all() and split.ends[0] > 0
+    wanted = np.arange(len(values)) if rows is None else rows
+    assert sorted(split.order.tolist()) == list(range(len(wanted)))
+    expected = values.iloc[wanted].astype(object).where(values.iloc[wanted].notna(), None).tolist()
+    got = split.values.astype(object).where(split.values.notna(), None).tolist()
+    assert got == expected  # the values at the rows, in row order
+    parts = np.split(split.order, split.ends[:-1])
+    assert all((np.diff(p) > 0).all() for p in parts)  # ascending in each part
+    seen = [set(values.iloc[wanted[p]].astype(object).where(values.iloc[wanted[p]].notna(), None)) for p in parts]
+    assert sum(map(len, seen)) == len(set().union(*seen))  # no value in two parts
+
+
+def test_split_by_value_declines_small_lopsided_or_unsupported_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _encode.split_by_value(pd.Series(["a", "b"] * 100, dtype="str")) is None  # small
+    monkeypatch.setattr(_encode, "_SPLIT_MIN_ROWS", 0)
+    assert _encode.split_by_value(pd.Series(["a", "b"] * 100, dtype="str")) is not None
+    # the same last two bytes and the same bytes in all: one key
+    assert _encode.split_by_value(pd.Series(["abcz", "bacz"] * 100, dtype="str")) is None
+    assert _encode.split_by_value(pd.Series([("a", 1), ("b", 2)] * 100, dtype=object)) is None  # no cheap key
+
+
+@pytest.mark.parametrize("name", list(_string_columns()))
+@pytest.mark.parametrize("threshold", [1, 10**9])  # the two-thread and the one-pass encoder
+def test_row_codes_identify_the_values_at_rows(monkeypatch: pytest.MonkeyPatch, name: str, threshold: int) -> None:
+    monkeypatch.setattr(_encode, "_PARALLEL_MIN_ROWS", threshold)
+    values = _string_columns()[name]
+    rows = np.flatnonzero(np.arange(len(values)) % 4 != 0)
+    for at in (None, rows):
+        codes, n_codes = _encode.row_codes(values, at)
+        part = values if at is None else values.iloc[at]
+        assert len(codes) == len(part)
+        missing = part.isna().to_numpy()
+        assert ((codes < 0) == missing).all()
+        kept = part[~missing].astype(object).to_numpy()
+        pairs = set(zip(codes[~missing].tolist(), kept.tolist()))
+        assert len(pairs) == len({c for c, _ in pairs}) == len(set(kept.tolist()))  # one code per value
+        assert codes.max(initial=-1) < n_codes

@@ -14,15 +14,23 @@ import journeyflow as jf
 from journeyflow.exceptions import DataError, OptionError, SchemaError
 
 
-@pytest.fixture(scope="module", autouse=True, params=["searches", "tables"])
+@pytest.fixture(scope="module", autouse=True, params=["searches", "tables", "two sets of people"])
 def _next_step_lookup(request: pytest.FixtureRequest) -> object:
     """Every test runs with both ways of finding the next step event (binary searches
-    over the step's events, or one table per step), which must agree with the references."""
+    over the step's events, or one table per step), and once more with the people
+    split in sets counted on two threads (as for millions of events; here at any size,
+    in sets of a few rows, however lopsided), which must all agree with the references."""
     import sys
 
     funnels = sys.modules["journeyflow.funnels"]
+    encode = sys.modules["journeyflow._encode"]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(funnels, "_SEARCH_BELOW", 0 if request.param == "searches" else 10**9)
+        if request.param == "two sets of people":
+            mp.setattr(encode, "_SPLIT_MIN_ROWS", 0)
+            mp.setattr(encode, "_SPLIT_SLACK", float("inf"))
+            mp.setattr(funnels, "_PART_ROWS", 3)
+        else:
+            mp.setattr(funnels, "_SEARCH_BELOW", 0 if request.param == "searches" else 10**9)
         yield request.param
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from .exceptions import DataError, InputTypeError
 
 __all__ = [
+    "ValueSplit",
     "boundaries",
     "counting_argsort",
     "factorize_rows",
@@ -27,11 +28,14 @@ __all__ = [
     "first_rows",
     "group_starts",
     "is_cached",
+    "narrow_codes",
     "ordered_codes",
     "present_codes",
+    "row_codes",
     "small_int",
     "sort_groups",
     "sort_order",
+    "split_by_value",
     "time_argsort",
     "time_ns",
     "value_codes",
@@ -210,6 +214,16 @@ def value_codes(
     return codes.astype(np.int64) + shift, uniques
 
 
+def narrow_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`value_codes`, with the codes in their narrowest integer type (a
+    categorical's own codes, not even copied): ``uniques[codes]`` are the values, where
+    the code -1 (a categorical's missing value) indexes the last entry of ``uniques``."""
+    codes, uniques, shift = _raw_codes(values, None)
+    if shift:  # uniques[0] stands for the code -1: move it to the end, where -1 indexes
+        uniques = np.roll(uniques, -shift)
+    return codes, uniques
+
+
 def _raw_codes(values: pd.Series, rows: np.ndarray | None, cache: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
     """``(codes, uniques, shift)`` with ``uniques[codes + shift]`` the values; codes in
     their narrowest integer type (a categorical's own codes are not even copied)."""
@@ -237,6 +251,204 @@ def _raw_codes(values: pd.Series, rows: np.ndarray | None, cache: bool = True) -
     part = values if rows is None else values.iloc[rows]
     codes, found = pd.factorize(part, use_na_sentinel=False)
     return codes, np.asarray(found, dtype=object), 0
+
+
+def row_codes(values: pd.Series, rows: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Integer codes for the values at ``rows`` (positions; all rows when None) and how
+    many distinct values there are: equal values, equal codes, numbered in any order.
+
+    For when only "who is who" matters: no labels are built and nothing is cached, so
+    Arrow strings are gathered (as strings, one copy) and dictionary-encoded (on two
+    threads for millions of rows, see :func:`_dictionary_encode`), and the codes stay
+    in Arrow's int32 when they can. Missing values get the code -1. The codes are an
+    integer array of any width.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        raw = values.cat.codes.to_numpy()
+        return (raw if rows is None else raw[rows]), len(dtype.categories)
+    to_arrow = getattr(values.array, "__arrow_array__", None)
+    arrow = None if to_arrow is None else to_arrow()
+    if isinstance(arrow, pa.Array):
+        arrow = pa.chunked_array([arrow])
+    if arrow is not None and (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
+        part = arrow if rows is None else arrow.take(pa.array(np.asarray(rows, dtype=np.int64)))
+        if len(part) >= _PARALLEL_MIN_ROWS:  # two threads (see _dictionary_encode)
+            codes, dictionary = _dictionary_encode(part)
+            if part.null_count:
+                codes[codes == len(dictionary)] = -1
+            return codes, len(dictionary)
+        encoded = pc.dictionary_encode(part.combine_chunks() if part.num_chunks != 1 else part.chunk(0))
+        indices = encoded.indices
+        if indices.null_count:
+            indices = pc.fill_null(indices, pa.scalar(-1, indices.type))
+        return indices.to_numpy(zero_copy_only=False), len(encoded.dictionary)
+    part_values = values if rows is None else values.iloc[rows]
+    codes, uniques = pd.factorize(part_values, use_na_sentinel=True)
+    return codes, len(uniques)
+
+
+#: Below this many rows a column is not split (the gathers cost more than the parts
+#: save).
+_SPLIT_MIN_ROWS = 1 << 20
+#: ... nor when its largest part would hold more than this many times an equal share.
+_SPLIT_SLACK = 1.5
+_KEYS = 1 << 16  # split keys are in [0, _KEYS)
+
+
+class ValueSplit(NamedTuple):
+    """Rows grouped in parts by value (see :func:`split_by_value`)."""
+
+    order: np.ndarray  # positions into the rows split, part after part, ascending in each part
+    ends: np.ndarray  # (n_parts,) int64: where each part ends in ``order``
+    values: pd.Series  # the values at the rows split, in their order (gathered once; the
+    # column itself when all rows are split): a part's values are ``values`` at its positions
+
+
+def split_by_value(values: pd.Series, rows: np.ndarray | None = None, n_parts: int = 2) -> ValueSplit | None:
+    """The rows (``rows``, ascending positions, or all rows) grouped in ``n_parts``
+    parts of about equal size, all rows of one value in the same part; None when that
+    is not cheap or not worth it.
+
+    Parts are chosen from a 16-bit key read off the value, without hashing it: for
+    Arrow strings the last two bytes, or when those are too alike (e-mail addresses)
+    the XOR of all bytes and the last one, read from the Arrow buffers; for integers
+    and categoricals the low 16 bits of the value or code. Keys are cut into ranges of
+    about equal rows. None for other dtypes, fewer than ``_SPLIT_MIN_ROWS`` rows, or
+    when the largest part would exceed ``_SPLIT_SLACK`` equal shares. The values at
+    ``rows`` are gathered once, in row order (one pass through memory), so that each
+    part then gathers from a smaller array: a per-value computation can run on small
+    parts, on several threads.
+    """
+    n = len(values) if rows is None else len(rows)
+    if n < max(_SPLIT_MIN_ROWS, 1) or n_parts < 2 or not _has_key(values):
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    # two halves of the rows, each gathered, keyed and grouped on its own thread
+    halves = [slice(0, n // 2), slice(n // 2, n)]
+    with ThreadPoolExecutor(2) as pool:
+        compacts = list(pool.map(_gathered, [values] * 2, [rows] * 2, halves))
+        for how in ("last", "all"):  # the last bytes split most ids cheaply, not e-mail addresses
+            keys = list(pool.map(_split_key, compacts, [how] * 2))
+            counts = np.bincount(keys[0], minlength=_KEYS) + np.bincount(keys[1], minlength=_KEYS)
+            # each key goes to the part where its first row would fall in key order
+            part_of_key = np.minimum((np.cumsum(counts) - counts) * n_parts // n, n_parts - 1).astype(small_int(n_parts))
+            sizes = np.bincount(part_of_key, weights=counts, minlength=n_parts)
+            if sizes.max() <= _SPLIT_SLACK * n / n_parts:
+                break
+        else:
+            return None
+
+        def group(key: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+            part = part_of_key[key]
+            order = counting_argsort(part, n_parts)  # stable: positions stay ascending in each part
+            order += start
+            return order, np.cumsum(np.bincount(part, minlength=n_parts))
+
+        grouped = list(pool.map(group, keys, [0, n // 2]))
+    pieces = []
+    for p in range(n_parts):  # a loop over parts: each part's positions from both halves
+        for order, ends in grouped:
+            pieces.append(order[(ends[p - 1] if p else 0) : ends[p]])
+    ends = np.cumsum(sizes.astype(np.int64))  # rows per part: the counts of its keys
+    return ValueSplit(np.concatenate(pieces), ends, _joined(values, rows, compacts))
+
+
+def _has_key(values: pd.Series) -> bool:
+    """Whether :func:`_split_key` has a key for the column's dtype."""
+    dtype = values.dtype
+    return isinstance(dtype, pd.CategoricalDtype) or dtype.kind in "iu" or _arrow_array(values) is not None
+
+
+def _joined(values: pd.Series, rows: np.ndarray | None, halves: list[pd.Series]) -> pd.Series:
+    """The two halves from :func:`_gathered` as one column (no copy of Arrow strings;
+    the column itself when all rows were taken)."""
+    if rows is None:
+        return values
+    arrow = [_arrow_array(h) for h in halves]
+    if arrow[0] is not None and arrow[1] is not None:
+        chunks = [c for a in arrow if a is not None for c in a.chunks]
+        return pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(chunks, type=arrow[0].type)), copy=False)
+    return pd.concat(halves, ignore_index=True)
+
+
+def _arrow_array(values: pd.Series) -> pa.ChunkedArray | None:
+    """The column's Arrow string data (no copy; missing values allowed), else None."""
+    to_arrow = getattr(values.array, "__arrow_array__", None)
+    arrow = None if to_arrow is None else to_arrow()
+    if isinstance(arrow, pa.Array):
+        arrow = pa.chunked_array([arrow])
+    if arrow is None or not (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
+        return None
+    return arrow
+
+
+def _gathered(values: pd.Series, rows: np.ndarray | None, part: slice = slice(None)) -> pd.Series:
+    """The values at ``rows[part]`` (at positions ``part`` when ``rows`` is None), in
+    row order; Arrow strings are gathered by Arrow. The dtype is one :func:`_has_key`
+    accepts."""
+    at = None if rows is None else np.asarray(rows[part], dtype=np.int64)
+    arrow = _arrow_array(values)
+    if arrow is None:  # integers, categoricals
+        return values.iloc[part if at is None else at].reset_index(drop=True)
+    taken = arrow[part] if at is None else arrow.take(pa.array(at))
+    return pd.Series(pd.arrays.ArrowExtensionArray(taken), copy=False)
+
+
+def _split_key(values: pd.Series, how: str = "last") -> np.ndarray:
+    """Per row: a key in [0, _KEYS) that depends on the value only (see
+    :func:`split_by_value`; ``how`` as in :func:`_string_key`); the dtype is one
+    :func:`_has_key` accepts."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return np.asarray(values.cat.codes.to_numpy().astype(np.int64) & (_KEYS - 1))
+    arrow = _arrow_array(values)
+    if arrow is None:  # integers
+        return np.asarray(values.to_numpy().astype(np.int64) & (_KEYS - 1))
+    keys = []
+    for chunk in arrow.chunks:  # a loop over Arrow chunks
+        key = _string_key(chunk, how)
+        if chunk.null_count:  # a missing value's slot may hold any bytes
+            key[np.asarray(chunk.is_null(), dtype=bool)] = 0
+        keys.append(key)
+    return np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+
+
+def _string_key(chunk: pa.Array, how: str) -> np.ndarray:
+    """A 16-bit key of each string of an Arrow string array, from its buffers: its
+    last two bytes (``how="last"``; missing bytes of short strings count as 0), or the
+    XOR of all its bytes and its last byte (``how="all"``)."""
+    wide = pa.types.is_large_string(chunk.type)
+    _, off_buf, data_buf = chunk.buffers()
+    offsets = np.frombuffer(off_buf, dtype=np.int64 if wide else np.int32, count=chunk.offset + len(chunk) + 1)
+    offsets = offsets[chunk.offset :]
+    n = len(chunk)
+    if data_buf is None or data_buf.size == 0:
+        return np.zeros(n, dtype=np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    start, end = offsets[:-1], offsets[1:]
+    length = end - start
+    short = np.flatnonzero(length < 2)  # usually none: then no masking at all
+    if how == "last":
+        pos = end - 1
+        if len(short):
+            np.maximum(pos, 0, out=pos)
+        key = data[pos].astype(np.uint16)
+        pos -= 1
+        if len(short):
+            np.maximum(pos, 0, out=pos)
+        key |= data[pos].astype(np.uint16) << 8
+        key[short] = np.where(length[short] == 1, key[short] & 0xFF, 0)  # missing bytes count as 0
+        return key
+    nonempty = length > 0
+    key = np.zeros(n, dtype=np.int64)  # XOR of each string's bytes
+    if nonempty.any():
+        # each non-empty string runs up to the next non-empty one's start
+        key[nonempty] = np.bitwise_xor.reduceat(data[offsets[0] : offsets[-1]], start[nonempty] - offsets[0])
+    key |= data[np.maximum(end - 1, 0)].astype(np.int64) << 8
+    key[length == 0] = 0
+    return key
 
 
 def small_int(n_values: int) -> type[np.signedinteger[Any]]:
@@ -343,17 +555,20 @@ def _argsort_values(uniques: Any) -> np.ndarray:
 def time_ns(values: Any) -> np.ndarray:
     """Timestamps as int64 nanoseconds since the epoch (UTC); requires datetime64 input."""
     s = values if isinstance(values, pd.Series) else pd.Series(values)
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_convert("UTC").dt.tz_localize(None)
-    if s.dtype.kind != "M":
-        raise InputTypeError(
-            f"timestamps must be datetime64; got dtype {s.dtype}. Parse them with "
-            "jf.validate_events(...) or pd.to_datetime(..., utc=True) first."
-        )
-    arr = s.to_numpy()
-    if arr.dtype != np.dtype("datetime64[ns]"):
-        arr = arr.astype("datetime64[ns]")
-    out = arr.view(np.int64)
+    if isinstance(s.dtype, pd.DatetimeTZDtype) and s.dtype.unit == "ns":
+        out = s.array.asi8  # tz-aware values are held as UTC: no conversion, no copy
+    else:
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        if s.dtype.kind != "M":
+            raise InputTypeError(
+                f"timestamps must be datetime64; got dtype {s.dtype}. Parse them with "
+                "jf.validate_events(...) or pd.to_datetime(..., utc=True) first."
+            )
+        arr = s.to_numpy()
+        if arr.dtype != np.dtype("datetime64[ns]"):
+            arr = arr.astype("datetime64[ns]")
+        out = arr.view(np.int64)
     if out.size and (out == np.iinfo(np.int64).min).any():
         raise DataError("timestamps contain missing values (NaT); validate the events first.")
     return np.asarray(out, dtype=np.int64)
