@@ -127,7 +127,7 @@ def test_existing_folder_needs_overwrite(report: Path) -> None:
 
 def test_interrupted_run_leaves_no_report_folder(tmp_path: Path) -> None:
     cfg = tmp_path / "slow.toml"
-    cfg.write_text("[attribution]\nn_resamples = 5000\n", encoding="utf-8")
+    cfg.write_text("[attribution]\nn_resamples = 200000\n", encoding="utf-8")  # minutes: it must still run at the signal
     out = tmp_path / "r"
     env = {**os.environ, "MPLBACKEND": "Agg"}
     proc = subprocess.Popen(
