@@ -238,3 +238,19 @@ def test_row_codes_identify_the_values_at_rows(monkeypatch: pytest.MonkeyPatch, 
         pairs = set(zip(codes[~missing].tolist(), kept.tolist()))
         assert len(pairs) == len({c for c, _ in pairs}) == len(set(kept.tolist()))  # one code per value
         assert codes.max(initial=-1) < n_codes
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), min_size=0, max_size=40), st.booleans())
+def test_first_last_rows_and_counts(rows: list[tuple[int, int]], time_sorted: bool) -> None:
+    """First and last row of each code by (time, position), and its row count, against a slow scan."""
+    if time_sorted:
+        rows = sorted(rows, key=lambda r: r[1])
+    codes = np.array([c for c, _ in rows], dtype=np.int64)
+    times = np.array([t for _, t in rows], dtype=np.int64)
+    present = sorted({c for c, _ in rows})
+    keyed = [[(t, i) for i, (c2, t) in enumerate(rows) if c2 == c] for c in present]
+    first, last, counts = _encode.first_last_rows(codes, times)
+    assert first.tolist() == [min(k)[1] for k in keyed]
+    assert last is not None and last.tolist() == [max(k)[1] for k in keyed]
+    assert counts.tolist() == [len(k) for k in keyed]

@@ -25,6 +25,7 @@ __all__ = [
     "counting_argsort",
     "factorize_rows",
     "factorize_sorted",
+    "first_last_rows",
     "first_rows",
     "group_starts",
     "is_cached",
@@ -642,15 +643,35 @@ def first_rows(codes: np.ndarray, times: np.ndarray) -> np.ndarray:
     """The first row of each code present by (time, input position), in code order:
     ``order[starts]`` of :func:`sort_groups`. When the rows are in time order already
     (logs usually are) that is each code's first row, found in one pass without a sort."""
+    return first_last_rows(codes, times, last=False)[0]
+
+
+def first_last_rows(
+    codes: np.ndarray, times: np.ndarray, *, last: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """(first rows, last rows or None, row counts) of each code present, in code order,
+    by (time, input position); see :func:`first_rows`."""
     n = len(codes)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if bool(np.all(times[1:] >= times[:-1])):
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, (empty if last else None), empty
+    if bool(np.all(times[1:] >= times[:-1])):  # in time order: each code's first and last row
+        rows = np.arange(n, dtype=np.int64)
         first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
-        np.minimum.at(first, codes, np.arange(n, dtype=np.int64))
-        return np.asarray(first[first < n])
+        np.minimum.at(first, codes, rows)
+        present = first < n
+        ends = None
+        if last:
+            ends = np.full(len(first), -1, dtype=np.int64)
+            np.maximum.at(ends, codes, rows)
+            ends = np.asarray(ends[present])
+        counts = np.bincount(codes, minlength=len(first))[present]
+        return np.asarray(first[present]), ends, counts
     order, starts = sort_groups(codes, times)
-    return np.asarray(order[starts])
+    at = np.flatnonzero(starts)
+    counts = np.diff(np.append(at, n))
+    ends = np.asarray(order[at + counts - 1]) if last else None
+    return np.asarray(order[at]), ends, counts
 
 
 def _starts(counts: np.ndarray, n: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import boundaries, factorize_sorted, sort_groups, sort_order, time_ns
+from ._encode import factorize_sorted, first_last_rows, sort_groups, time_ns
 from ._typing import DurationLike
 from ._validation import check_duration, check_frame, describe
 from .exceptions import DataError, InputTypeError
@@ -293,13 +293,11 @@ def sessions(
     if len(events) == 0:
         raise DataError("events is empty: there are no sessions to describe.")
     t = time_ns(events[names["timestamp"]])
-    order = sort_order(sid.astype(np.int64) - int(sid.min()), t)
-    s_sorted = sid[order]
-    first_mask = boundaries(s_sorted)
-    first = order[first_mask]
-    starts = np.flatnonzero(first_mask)
-    last = order[np.r_[starts[1:] - 1, len(order) - 1]]
-    counts = np.diff(np.r_[starts, len(order)])
+    code = sid.astype(np.int64) - int(sid.min())
+    first, last, counts = first_last_rows(code, t)  # each session's first and last event, and its size
+    assert last is not None
+    del t
+    table_codes = code[first]
 
     def at(col: str, rows: np.ndarray) -> Any:
         return events[col].iloc[rows].reset_index(drop=True)  # keeps the dtype (categoricals stay codes)
@@ -311,7 +309,7 @@ def sessions(
         start, end = start.dt.tz_localize("UTC"), end.dt.tz_localize("UTC")
     out = pd.DataFrame(
         {
-            "session_id": s_sorted[starts].astype(np.int64),
+            "session_id": sid[first].astype(np.int64),
             "user_id": events[names["user_id"]].iloc[first].reset_index(drop=True),
             "start": start.astype("datetime64[ns, UTC]"),
             "end": end.astype("datetime64[ns, UTC]"),
@@ -327,8 +325,6 @@ def sessions(
         if col in names:
             out[col] = events[names[col]].iloc[first].reset_index(drop=True)
     # per-session sums over the few rows that carry something: bincounts, no gather
-    code = sid.astype(np.int64) - int(sid.min())
-    table_codes = s_sorted[starts].astype(np.int64) - int(sid.min())
     span = int(code.max()) + 1
     if "revenue" in names:
         col = events[names["revenue"]]
