@@ -263,11 +263,11 @@ def _blank_text(values: pd.Series) -> np.ndarray:
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: compare their text
         text = values.astype("string").str.strip()
         return np.asarray((text == "").fillna(False).to_numpy(dtype=bool), dtype=bool)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return np.zeros(len(values), dtype=bool)
     import pyarrow.compute as pc
+
+    # the kernels run chunk by chunk: combining the chunks first would copy every string
 
     blank = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.utf8_is_space(arr)).fill_null(False)
     if not pc.any(blank).as_py():  # the common case: skip unpacking the bits
