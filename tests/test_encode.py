@@ -154,17 +154,6 @@ def test_sort_groups_is_a_stable_sort_by_code_then_time(rows: list[tuple[int, in
     assert _encode.sort_order(codes, times).tolist() == expected
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), min_size=0, max_size=40), st.booleans())
-def test_first_rows_are_the_first_row_of_each_code_by_time(rows: list[tuple[int, int]], time_sorted: bool) -> None:
-    """Both ways (rows in time order: one pass; else the sort) against a slow min over (time, position)."""
-    if time_sorted:
-        rows = sorted(rows, key=lambda r: r[1])
-    codes = np.array([c for c, _ in rows], dtype=np.int64)
-    times = np.array([t for _, t in rows], dtype=np.int64)
-    expected = [min((t, i) for i, (c2, t) in enumerate(rows) if c2 == c)[1] for c in sorted({c for c, _ in rows})]
-    assert _encode.first_rows(codes, times).tolist() == expected
-
 def _string_columns() -> dict[str, pd.Series]:
     """String id columns of several layouts: one chunk, a slice, many chunks, 32-bit
     offsets, empty strings and missing values, e-mail addresses (all ending alike)."""
@@ -243,7 +232,8 @@ def test_row_codes_identify_the_values_at_rows(monkeypatch: pytest.MonkeyPatch, 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), min_size=0, max_size=40), st.booleans())
 def test_first_last_rows_and_counts(rows: list[tuple[int, int]], time_sorted: bool) -> None:
-    """First and last row of each code by (time, position), and its row count, against a slow scan."""
+    """First and last row of each code by (time, position), and its row count, against a
+    slow scan; both ways (rows in time order: one pass; else the sort)."""
     if time_sorted:
         rows = sorted(rows, key=lambda r: r[1])
     codes = np.array([c for c, _ in rows], dtype=np.int64)
@@ -253,4 +243,5 @@ def test_first_last_rows_and_counts(rows: list[tuple[int, int]], time_sorted: bo
     first, last, counts = _encode.first_last_rows(codes, times)
     assert first.tolist() == [min(k)[1] for k in keyed]
     assert last is not None and last.tolist() == [max(k)[1] for k in keyed]
+    assert _encode.first_rows(codes, times).tolist() == first.tolist()
     assert counts.tolist() == [len(k) for k in keyed]
