@@ -244,4 +244,4 @@ def test_first_last_rows_and_counts(rows: list[tuple[int, int]], time_sorted: bo
     assert first.tolist() == [min(k)[1] for k in keyed]
     assert last is not None and last.tolist() == [max(k)[1] for k in keyed]
     assert _encode.first_rows(codes, times).tolist() == first.tolist()
-    assert counts.tolist() == [len(k) for k in keyed]
+    assert counts is not None and counts.tolist() == [len(k) for k in keyed]

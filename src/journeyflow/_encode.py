@@ -643,14 +643,14 @@ def first_rows(codes: np.ndarray, times: np.ndarray) -> np.ndarray:
     """The first row of each code present by (time, input position), in code order:
     ``order[starts]`` of :func:`sort_groups`. When the rows are in time order already
     (logs usually are) that is each code's first row, found in one pass without a sort."""
-    return first_last_rows(codes, times, last=False)[0]
+    return first_last_rows(codes, times, last=False, count=False)[0]
 
 
 def first_last_rows(
-    codes: np.ndarray, times: np.ndarray, *, last: bool = True
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """(first rows, last rows or None, row counts) of each code present, in code order,
-    by (time, input position); see :func:`first_rows`."""
+    codes: np.ndarray, times: np.ndarray, *, last: bool = True, count: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(first rows, last rows, row counts) of each code present, in code order, by
+    (time, input position); see :func:`first_rows`. ``last``/``count`` False: None there."""
     n = len(codes)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -665,7 +665,7 @@ def first_last_rows(
             ends = np.full(len(first), -1, dtype=np.int64)
             np.maximum.at(ends, codes, rows)
             ends = np.asarray(ends[present])
-        counts = np.bincount(codes, minlength=len(first))[present]
+        counts = np.bincount(codes, minlength=len(first))[present] if count else None
         return np.asarray(first[present]), ends, counts
     order, starts = sort_groups(codes, times)
     at = np.flatnonzero(starts)

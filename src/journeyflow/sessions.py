@@ -295,7 +295,7 @@ def sessions(
     t = time_ns(events[names["timestamp"]])
     code = sid.astype(np.int64) - int(sid.min())
     first, last, counts = first_last_rows(code, t)  # each session's first and last event, and its size
-    assert last is not None
+    assert last is not None and counts is not None
     del t
     table_codes = code[first]
 
