@@ -322,11 +322,12 @@ def phase_codes(masks: np.ndarray, starts: np.ndarray, order: np.ndarray, n_phas
     multi = np.flatnonzero((n_bits > 1)[m])
     if len(multi):
         # (a): running maximum of the one-phase rows before each several-phase row
-        before = _running_max_before(assigned, g, n_phases)[multi]
+        before = _running_max_at(assigned, g, n_phases, multi, starts[multi])
         gm, mm = g[multi], m[multi]
+        every, gm_first = np.arange(len(multi)), _starts_sorted(gm)
         cur = low.astype(wide)[mm]
         for _ in range(n_phases + 2):  # bounded by the number of phases, not the data
-            prev = np.maximum(before, _running_max_before(cur, gm, n_phases))
+            prev = np.maximum(before, _running_max_at(cur, gm, n_phases, every, gm_first))
             allowed = np.where(prev > 0, mm & ~((np.int64(1) << np.maximum(prev, 0)) - 1), mm)
             new = np.where(allowed > 0, low[allowed], high[mm]).astype(wide)
             if np.array_equal(new, cur):
@@ -338,19 +339,20 @@ def phase_codes(masks: np.ndarray, starts: np.ndarray, order: np.ndarray, n_phas
     return out
 
 
-def _running_max_before(values: np.ndarray, groups: np.ndarray, n_phases: int) -> np.ndarray:
-    """Per row, the maximum of ``values`` (in [-1, n_phases)) over the earlier rows of
-    its group (-1 for a group's first row); rows sorted by group."""
-    base: np.ndarray = groups * (n_phases + 1)
-    running: np.ndarray = base + values
+def _running_max_at(
+    values: np.ndarray, groups: np.ndarray, n_phases: int, at: np.ndarray, first: np.ndarray
+) -> np.ndarray:
+    """For the rows ``at`` (increasing positions), the maximum of ``values`` (in [-1,
+    n_phases)) over the earlier rows of their group, -1 where ``first`` (the group's
+    first row); rows sorted by group. One running maximum of group * (n_phases + 1) +
+    value over all rows (a group's keys exceed every earlier group's), read just
+    before each row of ``at``."""
+    running = groups * (n_phases + 1)
+    running += values
     np.maximum.accumulate(running, out=running)
-    running -= base  # values >= -1 and base grows by n_phases + 1 per group: no overlap
-    out = np.empty_like(running)
-    if len(out):
-        out[0] = -1
-        out[1:] = running[:-1]
-        out[_starts_sorted(groups)] = -1
-    return out
+    out = running[np.maximum(at - 1, 0)] - groups[at] * (n_phases + 1)
+    out[first] = -1
+    return np.asarray(out)
 
 
 def _starts_sorted(codes: np.ndarray) -> np.ndarray:
