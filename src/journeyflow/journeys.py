@@ -589,7 +589,7 @@ class Journeys:
 
 
 #: Rows of a path table parsed at a time (bounds the temporary Arrow arrays).
-PARSE_BLOCK = 1 << 14
+PARSE_BLOCK = 1 << 12
 
 
 def _parse_paths(column: pd.Series, name: str, sep: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
