@@ -181,7 +181,6 @@ class _Run:
     rejects: pd.DataFrame | None = None
     n_in: int = 0
     source_label: str = ""
-    sessions_table: pd.DataFrame | None = None
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     durations: Any = None
     journeys: Any = None
@@ -640,7 +639,7 @@ def _stage_phases(run: _Run) -> str | None:
 def _stage_sessions(run: _Run) -> str | None:
     assert run.events is not None
     table = _package().sessions(run.events, conversion=list(run.config.conversion.events))
-    run.sessions_table = table
+    # not kept on the run: only the background write holds it (255 MB at 10M events)
     run.write_later(lambda: table.to_parquet(run.tmp / "sessions.parquet", index=False), "sessions.parquet")
     return None
 
