@@ -152,10 +152,19 @@ def test_a_failed_background_write_fails_the_report(tmp_path: Path) -> None:
     from unittest import mock
 
     ev = jf.datasets.load_sample().head(3000)
-    with mock.patch.object(pd.DataFrame, "to_parquet", side_effect=OSError("disk full")), \
+    with mock.patch("pyarrow.parquet.ParquetWriter.write_table", side_effect=OSError("disk full")), \
             pytest.raises(OSError, match="disk full"):
         jf.run_report(ev, out_dir=tmp_path / "out", config=jf.ReportConfig.from_dict({"output": {"charts": False}}))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sessions_parquet_written_in_slices_reads_back_the_same(tmp_path: Path) -> None:
+    from journeyflow.report import _write_parquet
+
+    ev = jf.sessionize(jf.assign_touchpoints(jf.datasets.simulate_webshop(600, seed=1)))
+    table = jf.sessions(ev, conversion=["purchase"])
+    _write_parquet(table, tmp_path / "s.parquet", rows=333)  # several slices, the last one short
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "s.parquet"), table)
 
 
 def test_subcommands_write_tables(tmp_path: Path) -> None:
