@@ -268,7 +268,6 @@ def _blank_text(values: pd.Series) -> np.ndarray:
     import pyarrow.compute as pc
 
     # the kernels run chunk by chunk: combining the chunks first would copy every string
-
     blank = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.utf8_is_space(arr)).fill_null(False)
     if not pc.any(blank).as_py():  # the common case: skip unpacking the bits
         return np.zeros(len(values), dtype=bool)

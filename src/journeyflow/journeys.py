@@ -822,13 +822,12 @@ def build_journeys(
         sess = np.arange(n, dtype=np.int64)
     # sessions: first row (by time) gives user, start and touch; sums give conversions
     rows0 = first_rows(sess, times)
-    # the per-event arrays go as soon as they are used: peak memory
     present = sess[rows0]  # session codes in order
     n_codes = int(present[-1]) + 1 if n else 0
     s_user, s_start, s_touch = users[rows0], times[rows0], touch_codes[rows0]
     s_missing = touch_missing[rows0]
     c_sess = sess[conv_rows]
-    del sess, touch_codes, touch_missing
+    del sess, touch_codes, touch_missing  # the per-event arrays go as soon as they are used: peak memory
     s_conv = np.bincount(c_sess, minlength=n_codes).astype(np.float64)[present]
     s_value = np.bincount(c_sess, weights=conv_value, minlength=n_codes)[present]
     first_conv = np.full(n_codes, np.iinfo(np.int64).max, dtype=np.int64)

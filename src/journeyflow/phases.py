@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_rows, factorize_sorted, sort_groups, time_ns
+from ._encode import boundaries, factorize_rows, factorize_sorted, sort_groups, time_ns
 from ._validation import check_frame, closest, describe, lookup
 from .exceptions import InputTypeError, OptionError
 from .rules import load_toml
@@ -324,7 +324,7 @@ def phase_codes(masks: np.ndarray, starts: np.ndarray, order: np.ndarray, n_phas
         # (a): running maximum of the one-phase rows before each several-phase row
         before = _running_max_at(assigned, g, n_phases, multi, starts[multi])
         gm, mm = g[multi], m[multi]
-        every, gm_first = np.arange(len(multi)), _starts_sorted(gm)
+        every, gm_first = np.arange(len(multi)), boundaries(gm)
         cur = low.astype(wide)[mm]
         for _ in range(n_phases + 2):  # bounded by the number of phases, not the data
             prev = np.maximum(before, _running_max_at(cur, gm, n_phases, every, gm_first))
@@ -353,13 +353,6 @@ def _running_max_at(
     out = running[np.maximum(at - 1, 0)] - groups[at] * (n_phases + 1)
     out[first] = -1
     return np.asarray(out)
-
-
-def _starts_sorted(codes: np.ndarray) -> np.ndarray:
-    out = np.ones(len(codes), dtype=bool)
-    if len(codes):
-        out[1:] = codes[1:] != codes[:-1]
-    return out
 
 
 def assign_phases(

@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from .._validation import check_fraction, check_positive_int
 from ..journeys import Journeys
-from .markov import DENSE_STATES, MarkovAttribution, _membership, _States
+from .markov import DENSE_STATES, MarkovAttribution, _membership, _removals, _States
 from .models import (
     AttributionModel,
     FirstTouch,
@@ -314,9 +314,7 @@ def _markov_sampler(order: int, jr: Journeys, cells: _Cells) -> Sampler | None:
         (np.concatenate([rows, ends * width + s + 1]), np.concatenate([paths, w.paths]), ones),
         (np.concatenate([rows, ends * width + s + 2]), np.concatenate([paths, w.paths]), ones),
     )
-    member = _membership(states.keys, order, len(jr.channels))
-    keeps = np.ones((1 + member.shape[1], s + 1), dtype=bool)
-    keeps[1:, :-1] = ~member.T
+    keeps = _removals(_membership(states.keys, order, len(jr.channels)))
     conv_rows = cells.index < cells.n_paths
 
     def run(drawn: np.ndarray) -> np.ndarray:

@@ -194,7 +194,6 @@ class _Chain:
         )
         counts.sum_duplicates()
         counts.eliminate_zeros()
-        conv_end = to_conv
         rows = np.asarray(counts.sum(axis=1)).ravel()
         self.visits = rows  # weighted transitions out of each state (and start)
         inv = np.where(rows > 0, 1.0 / np.where(rows > 0, rows, 1), 0.0)
@@ -203,15 +202,14 @@ class _Chain:
         self.q = probs[:, : s + 1].tocsr()  # transient -> transient
         self.r = np.asarray(probs[:, s + 1].todense()).ravel()  # -> conversion
         # average value of the conversions that ended in each state
-        avg_value = np.divide(value_end, conv_end, out=np.zeros(s), where=conv_end > 0)
+        avg_value = np.divide(value_end, to_conv, out=np.zeros(s), where=to_conv > 0)
         self.r_value = self.r * np.concatenate([avg_value, [0.0]])
 
     def absorption(self) -> np.ndarray:
         """(P(conversion), E[value]) from start, shape (1 + channels, 2): with every
         state, then with the states of each channel removed (sent to null)."""
         s1 = self.n_states + 1
-        keeps = np.ones((1 + self.member.shape[1], s1), dtype=bool)
-        keeps[1:, :-1] = ~self.member.T
+        keeps = _removals(self.member)
         rhs = np.stack([self.r, self.r_value], axis=1)
         if s1 <= DENSE_STATES:  # one batched dense solve; a removed state's row is zeroed
             q = self.q.toarray()
@@ -236,6 +234,14 @@ class _Chain:
         return pd.DataFrame(
             {"from_state": names[coo.row], "to_state": names[coo.col], "probability": coo.data}
         ).sort_values(["from_state", "to_state"], kind="stable").reset_index(drop=True)
+
+
+def _removals(member: np.ndarray) -> np.ndarray:
+    """Which states stay transient, shape (1 + channels, states + 1): every state, then
+    all but the states of each channel in turn (start, the last column, always stays)."""
+    keeps = np.ones((1 + member.shape[1], member.shape[0] + 1), dtype=bool)
+    keeps[1:, :-1] = ~member.T
+    return keeps
 
 
 def _absorb_iterative(q: sp.csr_matrix, rhs: np.ndarray, keeps: np.ndarray, max_iter: int = 2000) -> np.ndarray | None:

@@ -136,13 +136,11 @@ def _by_position(
 BLOCK = 1 << 13
 
 
-def path_blocks(jr: Journeys, block: int | None = None) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
-    """(paths, their touches, their offsets from 0) for consecutive runs of ``block``
-    (default ``BLOCK``) paths."""
-    size = block or BLOCK
+def path_blocks(jr: Journeys) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """(paths, their touches, their offsets from 0) for consecutive runs of ``BLOCK`` paths."""
     touches, offsets = jr.touches, jr.offsets  # each access may decode: once
-    for a in range(0, jr.n_paths, size):  # a loop over blocks of paths
-        b = min(a + size, jr.n_paths)
+    for a in range(0, jr.n_paths, BLOCK):  # a loop over blocks of paths
+        b = min(a + BLOCK, jr.n_paths)
         lo, hi = int(offsets[a]), int(offsets[b])
         yield slice(a, b), touches[lo:hi], offsets[a : b + 1] - lo
 
