@@ -76,23 +76,33 @@ def test_heuristics_by_hand() -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.lists(st.integers(0, 3), max_size=6), st.integers(0, 3), st.integers(0, 3)),
                 min_size=1, max_size=15),
-       st.floats(0, 0.5), st.floats(0, 0.5))
+       st.floats(0, 0.5), st.floats(0, 0.5), st.booleans())
 def test_heuristics_per_path_equal_the_touch_weights(rows: list[tuple[list[int], int, int]], f: float,
-                                                     la: float) -> None:
-    """The per-path shortcuts of the heuristics equal crediting every touch by its weight."""
+                                                     la: float, table: bool) -> None:
+    """The per-path shortcuts of the heuristics, one model at a time and all together,
+    through a (path x channel) table or weighted counts, equal crediting every touch by
+    its weight."""
     from journeyflow.attribution import models
-    from journeyflow.attribution.models import _TouchWeights
 
     rows = [(p, c if p else 0, n) for p, c, n in rows]  # a converting journey needs a touch
     lengths = [len(p) for p, _, _ in rows]
     jr = jf.Journeys(np.array([t for p, _, _ in rows for t in p], dtype=np.int64), np.r_[0, np.cumsum(lengths)], ["a", "b", "c", "d"],
                      [c for _, c, _ in rows], [n for _, _, n in rows], [2.5 * c for _, c, _ in rows])
-    for model in (jf.FirstTouch(), jf.LastTouch(), jf.Linear(), jf.PositionBased(first=f, last=la)):
-        with mock.patch.object(models, "BLOCK", 4):  # several blocks of paths
-            fast = model._credit(jr)
-        slow = _TouchWeights._split(model, jr) if jr.n_touches else (np.zeros(4), np.zeros(4))
-        np.testing.assert_allclose(fast[0], slow[0], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(fast[1], slow[1], rtol=1e-12, atol=1e-12)
+    heuristics = [jf.FirstTouch(), jf.LastTouch(), jf.Linear(), jf.PositionBased(first=f, last=la)]
+    with mock.patch.object(models, "BLOCK", 4), mock.patch.object(models, "_TABLE_CELLS", 1 << 18 if table else 0):
+        alone = [model._credit(jr) for model in heuristics]
+        together = models.fit_by_position([*heuristics, jf.MarkovAttribution()], jr)
+    assert len(together) == (4 if jr.n_touches else 0)
+    for model, fast in zip(heuristics, alone, strict=True):
+        if jr.n_touches:  # the slow way: the weight of every touch
+            w = model._weights(jr)
+            pidx, codes = jr.path_index, jr.touches.astype(np.intp)
+            slow = [np.bincount(codes, weights=w * amount[pidx], minlength=4) for amount in (jr.conversions, jr.value)]
+        else:
+            slow = [np.zeros(4), np.zeros(4)]
+        for got in (fast, (model.attribution_["conversions"], model.attribution_["value"]) if together else fast):
+            np.testing.assert_allclose(got[0], slow[0], rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(got[1], slow[1], rtol=1e-12, atol=1e-12)
 
 
 def test_time_decay_by_hand() -> None:
@@ -125,6 +135,18 @@ def test_markov_by_hand_fractions() -> None:
     assert "MarkovAttribution(order=1) fitted on 3 journeys, 2 channels, 2 conversions" in repr(mm)
 
 
+@pytest.mark.parametrize("solver", ["dense", "iterative", "sparse"])
+def test_markov_transition_matrix_by_hand(solver: str) -> None:
+    """A repeated touch is no transition (a state does not lead to itself): from
+    "a > a > b" (1 conversion) and "a" (1 null), a leads to b 1/2, null 1/2."""
+    with _markov_solver(solver):
+        tm = jf.MarkovAttribution().fit(_paths([("a > a > b", 1, 0), ("a", 0, 1)])).transition_matrix_
+    got = {(f, t): p for f, t, p in tm.itertuples(index=False)}
+    assert got == pytest.approx({("(start)", "a"): 1.0, ("a", "b"): 0.5, ("a", "(null)"): 0.5,
+                                 ("b", "(conversion)"): 1.0})
+    assert list(tm["from_state"]) == sorted(tm["from_state"])  # sorted by state, then target
+
+
 @contextlib.contextmanager
 def _markov_solver(solver: str) -> Iterator[None]:
     """Force one of the chain's three solvers: batched dense (small chains), iterative,
@@ -132,8 +154,9 @@ def _markov_solver(solver: str) -> Iterator[None]:
     from journeyflow.attribution import markov
 
     with contextlib.ExitStack() as stack:
-        if solver != "dense":
+        if solver != "dense":  # and the transitions added into a dense table in place, not counted
             stack.enter_context(mock.patch.object(markov, "DENSE_STATES", 0))
+            stack.enter_context(mock.patch.object(markov, "_COUNTED_CELLS", 0))
         if solver == "sparse":  # and the transition counts summed sparsely too
             stack.enter_context(mock.patch.object(markov, "_absorb_iterative", lambda *a, **k: None))
             stack.enter_context(mock.patch.object(markov, "_DENSE_CELLS", 0))

@@ -24,6 +24,7 @@ from .models import (
     Linear,
     PositionBased,
     TimeDecay,
+    fit_by_position,
 )
 from .shapley import ShapleyAttribution
 
@@ -122,8 +123,10 @@ def attribute_parts(
         raise InputTypeError(f"ci must be a jf.Bootstrap or None; got {describe(ci)}.")
     fitted = list(models)
     frames = []
+    together = fit_by_position([m for m in fitted if type(m) in PATH_ONLY], paths)  # one pass for the heuristics
     for model in fitted:  # a loop over models
-        model.fit(paths if type(model) in PATH_ONLY else journeys)
+        if not any(model is m for m in together):
+            model.fit(paths if type(model) in PATH_ONLY else journeys)
         assert model.attribution_ is not None
         table = model.attribution_.copy()
         table.insert(0, "model", model.label)

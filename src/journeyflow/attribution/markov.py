@@ -38,6 +38,7 @@ import itertools
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -146,6 +147,9 @@ DENSE_STATES = 200
 #: Transitions between states are summed into a dense (states x states) table up to
 #: this size (32 MB), else as sparse entries.
 _DENSE_CELLS = 1 << 22
+#: ... and counted with one ``bincount`` per block up to this size (faster than adding
+#: in place while the table is small against a block's touches).
+_COUNTED_CELLS = 1 << 14
 
 
 class _Chain:
@@ -157,29 +161,42 @@ class _Chain:
         self.n_states, self.keys, self.k = s, states.keys, k
         self.member = _membership(states.keys, k, len(jr.channels))
         width = s + 3  # to: states, start (never), conversion, null
-        dense = s * s <= _DENSE_CELLS
-        between = np.zeros(s * s if dense else 0)  # state -> state, summed per block
-        parts: list[tuple[np.ndarray, np.ndarray]] = []  # ... or its non-zero entries, summed at the end
+        # state -> state transitions, summed per block: few states, counted in a (S + 1)^2
+        # table (no state = S, the diagonal and row/column S dropped afterwards); more,
+        # added into a dense S^2 table in place; many, kept as non-zero entries
+        small = (s + 1) ** 2 <= _COUNTED_CELLS
+        dense = not small and s * s <= _DENSE_CELLS
+        between = np.zeros((s + 1) ** 2 if small else s * s if dense else 0)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
         start, to_conv, to_null, value_end = (np.zeros(s) for _ in range(4))
         all_conv, all_nulls, all_value, lengths = jr.conversions, jr.nulls, jr.value, jr.lengths  # decoded once
         for paths_in, w in states.block_windows(jr):  # a loop over blocks of paths
             conv, nulls, value = all_conv[paths_in], all_nulls[paths_in], all_value[paths_in]
             both = conv + nulls
             ends, firsts = w.code[w.last], w.code[w.first]
-            # transitions between windows: weight 0 where there is none (no state, another path)
-            steps = np.where(w.step, np.repeat(both, lengths[paths_in])[:-1], 0.0)
-            src_, dst = np.minimum(w.code[:-1], s - 1), np.minimum(w.code[1:], s - 1)  # no state: weight 0 anyway
-            cells = src_ * s + dst
-            if dense:
-                np.add.at(between, cells, steps)  # in place: no (states x states) temporary per block
-            else:
-                keep = steps != 0
-                parts.append((cells[keep], steps[keep]))
+            weight = np.repeat(both, lengths[paths_in])[:-1]  # of the transition from touch i to i + 1
+            if small:
+                weight[w.first[1:] - 1] = 0.0  # none into the next path
+                cells = w.code[:-1] * (s + 1)
+                cells += w.code[1:]
+                between += np.bincount(cells, weights=weight, minlength=(s + 1) ** 2)
+            else:  # transitions between windows: weight 0 where there is none (no state, another path)
+                steps = np.where(w.step, weight, 0.0)
+                cells = np.minimum(w.code[:-1], s - 1) * s + np.minimum(w.code[1:], s - 1)  # no state: weight 0
+                if dense:
+                    np.add.at(between, cells, steps)  # in place: no (states x states) temporary per block
+                else:
+                    keep = steps != 0
+                    parts.append((cells[keep], steps[keep]))
             start += np.bincount(firsts, weights=both[w.paths], minlength=s)
             to_conv += np.bincount(ends, weights=conv[w.paths], minlength=s)
             to_null += np.bincount(ends, weights=nulls[w.paths], minlength=s)
             value_end += np.bincount(ends, weights=value[w.paths], minlength=s)
-        if dense:
+        if small:
+            table = between.reshape(s + 1, s + 1)[:s, :s].copy()
+            np.fill_diagonal(table, 0.0)  # staying in a state is no transition
+            between = table.ravel()
+        if small or dense:
             nz = np.flatnonzero(between)
             cells, weights = nz, between[nz]
         else:
@@ -231,9 +248,11 @@ class _Chain:
             [*_state_names(self.keys, self.k, channels), "(start)", "(conversion)", "(null)"], dtype=object
         )
         coo = self.probs.tocoo()
-        return pd.DataFrame(
-            {"from_state": names[coo.row], "to_state": names[coo.col], "probability": coo.data}
-        ).sort_values(["from_state", "to_state"], kind="stable").reset_index(drop=True)
+        rank = np.empty(len(names), dtype=np.intp)
+        rank[np.argsort(names, kind="stable")] = np.arange(len(names))  # sort by name via the (few) states
+        order = np.lexsort((rank[coo.col], rank[coo.row]))
+        row, col = coo.row[order], coo.col[order]
+        return pd.DataFrame({"from_state": names[row], "to_state": names[col], "probability": coo.data[order]})
 
 
 def _removals(member: np.ndarray) -> np.ndarray:
@@ -278,10 +297,24 @@ class _Windows:
     window starts."""
 
     code: np.ndarray  # (n_touches,) intp
-    step: np.ndarray  # (n_touches - 1,) bool: a transition from the window at i to the one at i + 1
     paths: np.ndarray  # the paths with touches
     first: np.ndarray  # the position of their first window
     last: np.ndarray  # ... and of their last window
+    n_states: int
+    k: int
+
+    @cached_property
+    def step(self) -> np.ndarray:
+        """(n_touches - 1,) bool: a transition from the window at i to the one at i + 1
+        (another state, both windows present, the same path)."""
+        code, s = self.code, self.n_states
+        step: np.ndarray = code[1:] != code[:-1]
+        if self.k > 1:
+            step &= code[1:] < s
+            step &= code[:-1] < s
+        first = self.first
+        step[first[first > 0] - 1] = False  # no transition into the next path
+        return step
 
 
 class _States:
@@ -296,14 +329,16 @@ class _States:
         space = n_ch**k * (k + 1)
         self.lut: np.ndarray | None = None
         self._block_keys: list[np.ndarray] = []  # each block's window keys, kept small for block_windows
-        if space <= max(4 * jr.n_touches, 1 << 16):  # few possible states: a lookup table, no sort
+        self.identity = False
+        if k == 1 or space <= max(4 * jr.n_touches, 1 << 16):  # few possible states: a lookup table, no sort
             present = np.zeros(space + 1, dtype=bool)
+            if k == 1:  # the channels that occur (window key 2 c + 1)
+                present[1:-1:2] = np.bincount(jr.touches, minlength=n_ch) > 0
             small = np.int16 if space < 2**15 else np.int32 if space < 2**31 else np.int64
-            for _, touches, offsets in path_blocks(jr):
+            for _, touches, offsets in path_blocks(jr) if k > 1 else ():
                 keys = _window_keys(touches, offsets, n_ch, k)
                 present[keys] = True  # -1 (no window) marks the extra slot
-                if k > 1:
-                    self._block_keys.append(keys.astype(small))
+                self._block_keys.append(keys.astype(small))
             present[-1] = False
             self.keys = np.flatnonzero(present).astype(np.int64)
             self.lut = np.cumsum(present) - 1
@@ -312,7 +347,6 @@ class _States:
         else:
             found = [np.unique(keys[keys >= 0]) for keys in (_window_keys(t, o, n_ch, k) for _, t, o in path_blocks(jr))]
             self.keys = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
-            self.identity = False
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -339,12 +373,7 @@ class _States:
         paths = np.flatnonzero(lengths > 0)
         first = offsets[paths]
         last = np.where(lengths[paths] >= k, offsets[paths + 1] - k, first)
-        step = code[1:] != code[:-1]
-        if k > 1:
-            step &= code[1:] < s
-            step &= code[:-1] < s
-        step[first[first > 0] - 1] = False  # no transition into the next path
-        return _Windows(code, step, paths, first, last)
+        return _Windows(code, paths, first, last, s, k)
 
 
 def _window_keys(touches: np.ndarray, offsets: np.ndarray, n_ch: int, k: int) -> np.ndarray:

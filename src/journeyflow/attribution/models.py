@@ -18,6 +18,10 @@ from .._validation import check_duration, check_fitted, check_fraction, describe
 from ..exceptions import DataError, InputTypeError, OptionError
 from ..journeys import Journeys
 
+#: Shares of a path's conversions by position, per path: (to every touch, plus to the
+#: first touch, plus to the last touch); None for no share.
+Shares = tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]
+
 __all__ = [
     "AttributionModel",
     "FirstTouch",
@@ -44,8 +48,11 @@ class AttributionModel:
             raise InputTypeError(
                 f"fit() takes a jf.Journeys (from jf.build_journeys or jf.Journeys.from_paths); got {describe(journeys)}."
             )
-        conv, value = self._credit(journeys)
-        self.attribution_ = _table(journeys.channels, conv, value)
+        return self._set(journeys, self._credit(journeys))
+
+    def _set(self, journeys: Journeys, credit: tuple[np.ndarray, np.ndarray]) -> AttributionModel:
+        """Fill the fitted attributes from the (conversions, value) per channel."""
+        self.attribution_ = _table(journeys.channels, *credit)
         self.n_journeys_ = journeys.n_paths
         self.total_conversions_ = journeys.total_conversions
         return self
@@ -85,19 +92,21 @@ class _TouchWeights(AttributionModel):
         raise NotImplementedError
 
     def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        n_ch = len(jr.channels)
         if jr.n_touches == 0:
-            return np.zeros(n_ch), np.zeros(n_ch)
-        empty = (jr.lengths == 0) & (jr.conversions > 0)
-        if empty.any():
-            raise DataError(
-                f"{int(empty.sum())} converting journeys have no touch (e.g. path {int(np.flatnonzero(empty)[0])}); "
-                "their conversions could not be credited to any channel."
-            )
+            return np.zeros(len(jr.channels)), np.zeros(len(jr.channels))
+        _check_touched(jr)
         return self._split(jr)
 
+    def _shares(self, jr: Journeys) -> Shares | None:
+        """The model's shares by position (``position_credit``), or None when the
+        weight of a touch depends on more than its position (``_weights``)."""
+        return None
+
     def _split(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        """(conversions, value) per channel; by default from the weight of every touch."""
+        """(conversions, value) per channel: by position, else from the weight of every touch."""
+        shares = self._shares(jr)
+        if shares is not None:
+            return position_credit(jr, [shares])[0]
         w = self._weights(jr)
         pidx = jr.path_index
         codes = jr.touches.astype(np.intp)
@@ -106,29 +115,74 @@ class _TouchWeights(AttributionModel):
         return conv, value
 
 
-def _by_position(
-    jr: Journeys, every: np.ndarray | None, first: np.ndarray | None, last: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(conversions, value) per channel when each path gives a share ``every[p]`` of its
-    conversions to each of its touches, plus ``first[p]`` to its first touch and
-    ``last[p]`` to its last: one pass over the touches (for ``every``), the rest per path."""
+def _check_touched(jr: Journeys) -> None:
+    empty = (jr.lengths == 0) & (jr.conversions > 0)
+    if empty.any():
+        raise DataError(
+            f"{int(empty.sum())} converting journeys have no touch (e.g. path {int(np.flatnonzero(empty)[0])}); "
+            "their conversions could not be credited to any channel."
+        )
+
+
+#: Up to this many (paths x channels) cells per block, the per-touch shares are summed
+#: through a table of each path's touches per channel (one count, then a product).
+_TABLE_CELLS = 1 << 18
+
+
+def position_credit(jr: Journeys, specs: list[Shares]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(conversions, value) per channel for each model in ``specs``, each giving a share
+    ``every[p]`` of path p's conversions to each of its touches, plus ``first[p]`` to its
+    first touch and ``last[p]`` to its last: one pass over the touches for all of them,
+    the rest per path.
+
+    Per block of paths, the touches are counted per (path, channel) and the models'
+    per-path amounts are multiplied in (a ``(channels x paths) @ (paths x models)``
+    product), so the cost per touch does not grow with the number of models."""
     n_ch = len(jr.channels)
-    out = [np.zeros(n_ch), np.zeros(n_ch)]
+    out = np.zeros((len(specs), 2, n_ch))
     lengths, offsets, touches = jr.lengths, jr.offsets, jr.touches  # each access may decode: once
-    paths = np.flatnonzero(lengths > 0)
     amounts = (jr.conversions, jr.value)
-    if every is not None:
-        per_path = [amount * every for amount in amounts]
+    every = [(i, e) for i, (e, _, _) in enumerate(specs) if e is not None]
+    if every:
+        per_path = np.stack([e * amount for _, e in every for amount in amounts], axis=1)  # (paths, 2 models)
+        totals = np.zeros((n_ch, per_path.shape[1]))
         for paths_in, block, _ in path_blocks(jr):  # a loop over blocks of paths
-            codes = block.astype(np.intp)
-            for total, weight in zip(out, per_path, strict=True):
-                total += np.bincount(codes, weights=np.repeat(weight[paths_in], lengths[paths_in]), minlength=n_ch)
-    for share, at in ((first, offsets[paths]), (last, offsets[paths + 1] - 1)):
-        if share is not None:
-            codes = touches[at].astype(np.intp)
-            for total, amount in zip(out, amounts, strict=True):
-                total += np.bincount(codes, weights=(amount * share)[paths], minlength=n_ch)
-    return out[0], out[1]
+            n = paths_in.stop - paths_in.start
+            if n * n_ch <= _TABLE_CELLS:
+                cell = np.repeat(np.arange(0, n * n_ch, n_ch), lengths[paths_in])
+                cell += block
+                table = np.bincount(cell, minlength=n * n_ch).reshape(n, n_ch).astype(np.float64)
+                totals += table.T @ per_path[paths_in]
+            else:  # many channels: a weighted count per model instead of a wide table
+                codes, at = block.astype(np.intp), np.repeat(np.arange(n), lengths[paths_in])
+                for col in range(per_path.shape[1]):  # a loop over models' amounts
+                    totals[:, col] += np.bincount(codes, weights=per_path[paths_in, col][at], minlength=n_ch)
+        for k, (i, _) in enumerate(every):
+            out[i] += totals[:, 2 * k : 2 * k + 2].T
+    paths = np.flatnonzero(lengths > 0)
+    for end, at in ((1, offsets[paths]), (2, offsets[paths + 1] - 1)):
+        codes = touches[at].astype(np.intp)
+        for i, spec in enumerate(specs):  # a loop over models
+            share = spec[end]
+            if share is not None:
+                for a, amount in enumerate(amounts):
+                    out[i, a] += np.bincount(codes, weights=(amount * share)[paths], minlength=n_ch)
+    return [(o[0], o[1]) for o in out]
+
+
+def fit_by_position(models: list[AttributionModel], jr: Journeys) -> list[AttributionModel]:
+    """Fit the position-based heuristics among ``models`` on ``jr`` together, with one
+    pass over the touches for all of them; returns the models it fitted."""
+    if jr.n_touches == 0:
+        return []
+    joint = [(m, m._shares(jr)) for m in models if isinstance(m, _TouchWeights)]
+    specs = [(m, shares) for m, shares in joint if shares is not None]
+    if len(specs) < 2:
+        return []
+    _check_touched(jr)
+    for (model, _), credit in zip(specs, position_credit(jr, [shares for _, shares in specs]), strict=True):
+        model._set(jr, credit)
+    return [m for m, _ in specs]
 
 
 #: Paths per block where a model works block by block, so that its temporary arrays
@@ -168,8 +222,8 @@ class FirstTouch(_TouchWeights):
         pos, _ = _position(jr)
         return np.asarray(pos == 0, dtype=np.float64)
 
-    def _split(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        return _by_position(jr, None, np.ones(jr.n_paths), None)
+    def _shares(self, jr: Journeys) -> Shares:
+        return None, np.ones(jr.n_paths), None
 
 
 class LastTouch(_TouchWeights):
@@ -189,8 +243,8 @@ class LastTouch(_TouchWeights):
         pos, length = _position(jr)
         return np.asarray(pos == length - 1, dtype=np.float64)
 
-    def _split(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        return _by_position(jr, None, None, np.ones(jr.n_paths))
+    def _shares(self, jr: Journeys) -> Shares:
+        return None, None, np.ones(jr.n_paths)
 
 
 class Linear(_TouchWeights):
@@ -210,8 +264,8 @@ class Linear(_TouchWeights):
         _, length = _position(jr)
         return 1.0 / length
 
-    def _split(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
-        return _by_position(jr, 1.0 / np.maximum(jr.lengths, 1), None, None)
+    def _shares(self, jr: Journeys) -> Shares:
+        return 1.0 / np.maximum(jr.lengths, 1), None, None
 
 
 class PositionBased(_TouchWeights):
@@ -253,7 +307,7 @@ class PositionBased(_TouchWeights):
         w = np.where(length == 2, np.where(pos == 0, two_first, 1 - two_first), w)
         return np.where(length == 1, 1.0, w)
 
-    def _split(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+    def _shares(self, jr: Journeys) -> Shares:
         f, la = self.first, self.last
         two_first = f / (f + la) if f + la > 0 else 0.5
         length = jr.lengths
@@ -261,7 +315,7 @@ class PositionBased(_TouchWeights):
         # the middle share goes to every touch; the ends get theirs minus what that gave them
         first = np.select([length == 1, length == 2], [1.0, two_first], f - middle)
         last = np.select([length == 1, length == 2], [0.0, 1 - two_first], la - middle)
-        return _by_position(jr, middle, first, last)
+        return middle, first, last
 
 
 class TimeDecay(_TouchWeights):
