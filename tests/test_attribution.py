@@ -78,10 +78,9 @@ def test_heuristics_by_hand() -> None:
                 min_size=1, max_size=15),
        st.floats(0, 0.5), st.floats(0, 0.5), st.booleans())
 def test_heuristics_per_path_equal_the_touch_weights(rows: list[tuple[list[int], int, int]], f: float,
-                                                     la: float, table: bool) -> None:
+                                                     la: float, blocks: bool) -> None:
     """The per-path shortcuts of the heuristics, one model at a time and all together,
-    through a (path x channel) table or weighted counts, equal crediting every touch by
-    its weight."""
+    in blocks of 3 paths or in one, equal crediting every touch by its weight."""
     from journeyflow.attribution import models
 
     rows = [(p, c if p else 0, n) for p, c, n in rows]  # a converting journey needs a touch
@@ -89,7 +88,7 @@ def test_heuristics_per_path_equal_the_touch_weights(rows: list[tuple[list[int],
     jr = jf.Journeys(np.array([t for p, _, _ in rows for t in p], dtype=np.int64), np.r_[0, np.cumsum(lengths)], ["a", "b", "c", "d"],
                      [c for _, c, _ in rows], [n for _, _, n in rows], [2.5 * c for _, c, _ in rows])
     heuristics = [jf.FirstTouch(), jf.LastTouch(), jf.Linear(), jf.PositionBased(first=f, last=la)]
-    with mock.patch.object(models, "BLOCK", 4), mock.patch.object(models, "_TABLE_CELLS", 1 << 18 if table else 0):
+    with mock.patch.object(models, "BLOCK", 1), mock.patch.object(models, "_CREDIT_BLOCKS", 3 if blocks else 10**6):
         alone = [model._credit(jr) for model in heuristics]
         together = models.fit_by_position([*heuristics, jf.MarkovAttribution()], jr)
     assert len(together) == (4 if jr.n_touches else 0)

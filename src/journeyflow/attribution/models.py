@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .._validation import check_duration, check_fitted, check_fraction, describe
 from ..exceptions import DataError, InputTypeError, OptionError
@@ -124,49 +125,53 @@ def _check_touched(jr: Journeys) -> None:
         )
 
 
-#: Up to this many (paths x channels) cells per block, the per-touch shares are summed
-#: through a table of each path's touches per channel (one count, then a product).
-_TABLE_CELLS = 1 << 18
+#: Paths per block in ``position_credit``, in units of ``BLOCK``.
+_CREDIT_BLOCKS = 2
 
 
 def position_credit(jr: Journeys, specs: list[Shares]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(conversions, value) per channel for each model in ``specs``, each giving a share
     ``every[p]`` of path p's conversions to each of its touches, plus ``first[p]`` to its
-    first touch and ``last[p]`` to its last: one pass over the touches for all of them,
-    the rest per path.
+    first touch and ``last[p]`` to its last.
 
-    Per block of paths, the touches are counted per (path, channel) and the models'
-    per-path amounts are multiplied in (a ``(channels x paths) @ (paths x models)``
-    product), so the cost per touch does not grow with the number of models."""
+    Per block of paths, the models' amounts per path (one column per model and
+    amount) are summed into channels by three sparse products: the (channels x
+    paths) matrix of the block's touches, whose CSC structure is the journeys' own
+    (indices = touch codes, pointers = offsets), and those of the first and last
+    touches. One pass over the touches serves every model."""
     n_ch = len(jr.channels)
-    out = np.zeros((len(specs), 2, n_ch))
     lengths, offsets, touches = jr.lengths, jr.offsets, jr.touches  # each access may decode: once
     amounts = (jr.conversions, jr.value)
-    every = [(i, e) for i, (e, _, _) in enumerate(specs) if e is not None]
-    if every:
-        per_path = np.stack([e * amount for _, e in every for amount in amounts], axis=1)  # (paths, 2 models)
-        totals = np.zeros((n_ch, per_path.shape[1]))
-        for paths_in, block, _ in path_blocks(jr):  # a loop over blocks of paths
-            n = paths_in.stop - paths_in.start
-            if n * n_ch <= _TABLE_CELLS:
-                cell = np.repeat(np.arange(0, n * n_ch, n_ch), lengths[paths_in])
-                cell += block
-                table = np.bincount(cell, minlength=n * n_ch).reshape(n, n_ch).astype(np.float64)
-                totals += table.T @ per_path[paths_in]
-            else:  # many channels: a weighted count per model instead of a wide table
-                codes, at = block.astype(np.intp), np.repeat(np.arange(n), lengths[paths_in])
-                for col in range(per_path.shape[1]):  # a loop over models' amounts
-                    totals[:, col] += np.bincount(codes, weights=per_path[paths_in, col][at], minlength=n_ch)
-        for k, (i, _) in enumerate(every):
-            out[i] += totals[:, 2 * k : 2 * k + 2].T
-    paths = np.flatnonzero(lengths > 0)
-    for end, at in ((1, offsets[paths]), (2, offsets[paths + 1] - 1)):
-        codes = touches[at].astype(np.intp)
-        for i, spec in enumerate(specs):  # a loop over models
-            share = spec[end]
+    ends: list[list[tuple[int, np.ndarray]]] = [[], [], []]  # per end: (model, its shares)
+    for i, spec in enumerate(specs):
+        for end, share in enumerate(spec):
             if share is not None:
-                for a, amount in enumerate(amounts):
-                    out[i, a] += np.bincount(codes, weights=(amount * share)[paths], minlength=n_ch)
+                ends[end].append((i, share))
+    totals = [np.zeros((n_ch, 2 * len(cols))) for cols in ends]
+    size = BLOCK * _CREDIT_BLOCKS
+    for a in range(0, jr.n_paths, size):  # a loop over blocks of paths
+        b = min(a + size, jr.n_paths)
+        lo, hi = int(offsets[a]), int(offsets[b])
+        filled = np.flatnonzero(lengths[a:b] > 0)  # paths with touches
+        one_each = np.arange(len(filled) + 1)
+        at: tuple[tuple[np.ndarray, np.ndarray, Any], ...] = (  # (codes, CSC pointers, rows of the paths)
+            (touches[lo:hi], offsets[a : b + 1] - lo, slice(a, b)),  # every touch
+            (touches[offsets[a:b][filled]], one_each, filled + a),  # first touches
+            (touches[offsets[a + 1 : b + 1][filled] - 1], one_each, filled + a),  # last touches
+        )
+        for (codes, pointers, rows), cols, total in zip(at, ends, totals, strict=True):
+            if cols:
+                y = np.empty((len(pointers) - 1, 2 * len(cols)))
+                for k, (_, share) in enumerate(cols):  # a loop over models
+                    for m, amount in enumerate(amounts):
+                        np.multiply(share[rows], amount[rows], out=y[:, 2 * k + m])
+                matrix = sp.csc_matrix((np.ones(len(codes)), codes.astype(np.int32), pointers.astype(np.int32)),
+                                       shape=(n_ch, len(pointers) - 1))
+                total += matrix @ y
+    out = np.zeros((len(specs), 2, n_ch))
+    for cols, total in zip(ends, totals, strict=True):
+        for k, (i, _) in enumerate(cols):
+            out[i] += total[:, 2 * k : 2 * k + 2].T
     return [(o[0], o[1]) for o in out]
 
 
