@@ -162,9 +162,11 @@ def position_credit(jr: Journeys, specs: list[Shares]) -> list[tuple[np.ndarray,
         for (codes, pointers, rows), cols, total in zip(at, ends, totals, strict=True):
             if cols:
                 y = np.empty((len(pointers) - 1, 2 * len(cols)))
+                here = [amount[rows] for amount in amounts]
                 for k, (_, share) in enumerate(cols):  # a loop over models
-                    for m, amount in enumerate(amounts):
-                        np.multiply(share[rows], amount[rows], out=y[:, 2 * k + m])
+                    part = share[rows]
+                    for m, amount in enumerate(here):
+                        np.multiply(part, amount, out=y[:, 2 * k + m])
                 matrix = sp.csc_matrix((np.ones(len(codes)), codes.astype(np.int32), pointers.astype(np.int32)),
                                        shape=(n_ch, len(pointers) - 1))
                 total += matrix @ y
