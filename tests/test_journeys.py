@@ -137,6 +137,10 @@ def test_matches_slow_reference_and_reconciles(rows: list[tuple[str, int, str, s
     # row order does not matter
     shuffled = jf.build_journeys(ev.iloc[::-1], lookback=lookback, value=None)
     assert shuffled.to_paths(aggregate=False).equals(jr.to_paths(aggregate=False))
+    # session ids of the user's own, with gaps between them, give the same journeys
+    own = jf.sessionize(ev).assign(session_id=lambda d: d["session_id"] * 7 + 3)
+    gaps = jf.build_journeys(own, lookback=lookback, value=None)
+    assert gaps.to_paths(aggregate=False).equals(jr.to_paths(aggregate=False))
 
 
 def test_from_paths_round_trip_and_separator_clash() -> None:

@@ -504,7 +504,9 @@ def factorize_rows(frame: pd.DataFrame, rows: np.ndarray | None = None) -> tuple
     """
     n = len(frame) if rows is None else len(rows)
     limit = max(4 * n, 1 << 20)
-    key = np.zeros(n, dtype=np.int64)
+    # int32 while the key range stays below ``limit`` < 2**31 (half the memory traffic);
+    # past it the key is compacted into int64 codes first
+    key = np.zeros(n, dtype=np.int32 if limit < 2**31 else np.int64)
     span = 1
     steps: list[tuple[str, Any]] = []  # ("col", (name, k, uniques)) or ("compact", distinct keys)
     offset = 0  # the codes' shifts, added once instead of per row and column

@@ -822,8 +822,9 @@ def build_journeys(
         sess = np.arange(n, dtype=np.int64)
     # sessions: first row (by time) gives user, start and touch; sums give conversions
     rows0 = first_rows(sess, times)
-    present = sess[rows0]  # session codes in order
-    n_codes = int(present[-1]) + 1 if n else 0
+    n_codes = int(sess.max()) + 1 if n else 0
+    # the session codes present, in order (jf.sessionize numbers them 0, 1, ...: all)
+    present = slice(None) if n_codes == len(rows0) else sess[rows0]
     s_user, s_start, s_touch = users[rows0], times[rows0], touch_codes[rows0]
     s_missing = touch_missing[rows0]
     c_sess = sess[conv_rows]
