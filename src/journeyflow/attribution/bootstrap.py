@@ -248,10 +248,14 @@ def _sampler(model: AttributionModel, jr: Journeys, cells: _Cells) -> Sampler:
     return lambda drawn: run(*cells.split(drawn))
 
 
+def _nothing() -> _Entries:
+    """No entries (for ``_Cells.matrix``)."""
+    return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros(0)
+
+
 def _linear_sampler(model: _TouchWeights, jr: Journeys, cells: _Cells) -> Sampler:
     touch = (jr.touches.astype(np.intp), jr.path_index, model._weights(jr))
-    nothing = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), np.zeros(0))
-    by_cell = cells.matrix(len(jr.channels), touch, nothing)  # null journeys get no credit
+    by_cell = cells.matrix(len(jr.channels), touch, _nothing())  # null journeys get no credit
     return lambda drawn: np.asarray(by_cell @ drawn).T
 
 
@@ -340,11 +344,20 @@ def _markov_sampler(order: int, jr: Journeys, cells: _Cells) -> Sampler | None:
 
 def _shapley_sampler(model: ShapleyAttribution, jr: Journeys, cells: _Cells) -> Sampler:
     game = model.game(jr)  # coalitions and random orders once, for every resample
-    per_value = _per_value(jr)
+    n_coal = game.to_coal.shape[1]
+    paths = np.arange(jr.n_paths)
+    coal = game.path_coal
+    # one (3 coalitions x drawn cells) matrix: per coalition its conversions, journeys and value
+    conv, nothing = (coal, paths, np.ones(jr.n_paths)), _nothing()
+    by_cell = sp.vstack([
+        cells.matrix(n_coal, conv, nothing),
+        cells.matrix(n_coal, conv, conv),
+        cells.matrix(n_coal, (coal, paths, _per_value(jr)), nothing),
+    ]).tocsr()
 
     def run(drawn: np.ndarray) -> np.ndarray:
-        conv, nulls = cells.split(drawn)
-        credit, _ = game.split(conv, nulls, conv * per_value)
+        c, t, v = np.split(np.asarray(by_cell @ drawn).T, 3, axis=1)
+        credit, _ = game.split_coalitions(c, t, v)
         return credit
 
     return run

@@ -288,6 +288,13 @@ class CoalitionGame:
         c = np.asarray(conv @ self.to_coal)  # (R, coalitions)
         t = np.asarray((conv + nulls) @ self.to_coal)
         v = np.asarray(value @ self.to_coal)
+        return self.split_coalitions(c, t, v, batch)
+
+    def split_coalitions(
+        self, c: np.ndarray, t: np.ndarray, v: np.ndarray, batch: slice | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`split` from the conversions ``c``, journeys ``t`` and value ``v`` per
+        coalition, each (batch, coalitions)."""
         rate = np.divide(c, t, out=np.zeros_like(c, dtype=np.float64), where=t > 0)
         rate[:, self.empty] = 0.0
         rate_ext = np.concatenate([rate, np.zeros((len(rate), 1))], axis=1)  # index -1: absent -> 0
