@@ -642,6 +642,10 @@ def sort_groups(codes: np.ndarray, times: np.ndarray | None = None) -> tuple[np.
     return np.asarray(order, dtype=np.int64), group_starts(codes) if counts is None else _starts(counts, n)
 
 
+#: Rows per block where a running minimum or maximum of row numbers is taken per code.
+_ROW_BLOCK = 1 << 20
+
+
 def first_rows(codes: np.ndarray, times: np.ndarray) -> np.ndarray:
     """The first row of each code present by (time, input position), in code order:
     ``order[starts]`` of :func:`sort_groups`. When the rows are in time order already
@@ -659,14 +663,16 @@ def first_last_rows(
         empty = np.zeros(0, dtype=np.int64)
         return empty, (empty if last else None), empty
     if bool(np.all(times[1:] >= times[:-1])):  # in time order: each code's first and last row
-        rows = np.arange(n, dtype=np.int64)
         first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
-        np.minimum.at(first, codes, rows)
+        ends = np.full(len(first), -1, dtype=np.int64) if last else None
+        for start in range(0, n, _ROW_BLOCK):  # a loop over blocks of rows (no full-length row numbers)
+            stop = min(start + _ROW_BLOCK, n)
+            rows = np.arange(start, stop, dtype=np.int64)
+            np.minimum.at(first, codes[start:stop], rows)
+            if ends is not None:
+                np.maximum.at(ends, codes[start:stop], rows)
         present = first < n
-        ends = None
-        if last:
-            ends = np.full(len(first), -1, dtype=np.int64)
-            np.maximum.at(ends, codes, rows)
+        if ends is not None:
             ends = np.asarray(ends[present])
         counts = np.bincount(codes, minlength=len(first))[present] if count else None
         return np.asarray(first[present]), ends, counts
@@ -686,9 +692,8 @@ def last_rows(codes: np.ndarray, times: np.ndarray, n_codes: int) -> np.ndarray:
     if n == 0:
         return out
     if bool(np.all(times[1:] >= times[:-1])):
-        block = 1 << 20
-        for start in range(0, n, block):  # a loop over blocks of rows
-            stop = min(start + block, n)
+        for start in range(0, n, _ROW_BLOCK):  # a loop over blocks of rows
+            stop = min(start + _ROW_BLOCK, n)
             np.maximum.at(out, codes[start:stop], np.arange(start, stop, dtype=np.int64))
         return out
     order, starts = sort_groups(codes, times)

@@ -233,8 +233,29 @@ def _load(source: Source, encoding: str) -> tuple[pd.DataFrame, bool]:
     tables = [_read_file(p, encoding) for p in paths]
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     del tables
+    table = _one_chunk_text(table)
     # our own table: convert column by column and free each Arrow buffer as it goes
     return table.to_pandas(split_blocks=True, self_destruct=True), True
+
+
+def _one_chunk_text(table: pa.Table) -> pa.Table:
+    """``table`` with each text column in one chunk (pandas keeps text in Arrow).
+
+    Arrow's ``take`` on a string column of several chunks joins all the chunks first,
+    on every call: gathering 512k of 10M user ids (75 chunks, one per row group) held
+    148 MB more for 0.23 s, against 0.02 s on one chunk. The rows are joined once
+    here instead. A column too large for one chunk of its type stays as it is.
+    """
+    for i, spec in enumerate(table.schema):
+        col = table.column(i)
+        if col.num_chunks > 1 and (pa.types.is_string(spec.type) or pa.types.is_large_string(spec.type)):
+            try:
+                joined = pa.chunked_array([col.combine_chunks()], type=spec.type)
+            except (pa.ArrowInvalid, pa.ArrowCapacityError):  # more than 2 GB of text in a 32-bit offset type
+                continue
+            del col
+            table = table.set_column(i, spec, joined)
+    return table
 
 
 # ---------------------------------------------------------------------------
