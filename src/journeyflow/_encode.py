@@ -29,6 +29,7 @@ __all__ = [
     "first_rows",
     "group_starts",
     "is_cached",
+    "last_rows",
     "narrow_codes",
     "ordered_codes",
     "present_codes",
@@ -467,15 +468,17 @@ def present_codes(values: pd.Series, missing: str | None = None) -> tuple[np.nda
     of categoricals or of an already encoded Arrow column). Missing values get the
     label ``missing`` (sorted with the rest), or the code -1 when ``missing`` is None.
     """
-    codes, uniques = value_codes(values)
-    used = np.bincount(codes, minlength=len(uniques)) > 0
+    raw, uniques, shift = _raw_codes(values, None)  # narrow codes: no full-length int64 temporaries
+    used = np.zeros(len(uniques), dtype=bool)
+    used[raw] = True  # code -1 (missing, shift 1) marks the last entry: rolled back below
+    used = np.roll(used, shift)
     labels = [None if pd.isna(u) else u for u in uniques]
     keep = [i for i in np.flatnonzero(used) if labels[i] is not None or missing is not None]
     names = [labels[i] if labels[i] is not None else missing for i in keep]
     order = sorted(range(len(keep)), key=lambda j: str(names[j]))  # a sort of the distinct values
     rank = np.full(len(uniques), -1, dtype=np.int64)
     rank[np.asarray(keep, dtype=np.int64)[order]] = np.arange(len(keep), dtype=np.int64)
-    return rank[codes], [names[j] for j in order]
+    return np.roll(rank, -shift)[raw], [names[j] for j in order]
 
 
 def _compact(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
@@ -641,6 +644,10 @@ def sort_groups(codes: np.ndarray, times: np.ndarray | None = None) -> tuple[np.
     return np.asarray(order, dtype=np.int64), group_starts(codes) if counts is None else _starts(counts, n)
 
 
+#: Rows per block where a running minimum or maximum of row numbers is taken per code.
+_ROW_BLOCK = 1 << 20
+
+
 def first_rows(codes: np.ndarray, times: np.ndarray) -> np.ndarray:
     """The first row of each code present by (time, input position), in code order:
     ``order[starts]`` of :func:`sort_groups`. When the rows are in time order already
@@ -658,14 +665,16 @@ def first_last_rows(
         empty = np.zeros(0, dtype=np.int64)
         return empty, (empty if last else None), empty
     if bool(np.all(times[1:] >= times[:-1])):  # in time order: each code's first and last row
-        rows = np.arange(n, dtype=np.int64)
         first = np.full(int(codes.max()) + 1, n, dtype=np.int64)
-        np.minimum.at(first, codes, rows)
+        ends = np.full(len(first), -1, dtype=np.int64) if last else None
+        for start in range(0, n, _ROW_BLOCK):  # a loop over blocks of rows (no full-length row numbers)
+            stop = min(start + _ROW_BLOCK, n)
+            rows = np.arange(start, stop, dtype=np.int64)
+            np.minimum.at(first, codes[start:stop], rows)
+            if ends is not None:
+                np.maximum.at(ends, codes[start:stop], rows)
         present = first < n
-        ends = None
-        if last:
-            ends = np.full(len(first), -1, dtype=np.int64)
-            np.maximum.at(ends, codes, rows)
+        if ends is not None:
             ends = np.asarray(ends[present])
         counts = np.bincount(codes, minlength=len(first))[present] if count else None
         return np.asarray(first[present]), ends, counts
@@ -674,6 +683,26 @@ def first_last_rows(
     counts = np.diff(np.append(at, n))
     ends = np.asarray(order[at + counts - 1]) if last else None
     return np.asarray(order[at]), ends, counts
+
+
+def last_rows(codes: np.ndarray, times: np.ndarray, n_codes: int) -> np.ndarray:
+    """Per code in [0, n_codes): its last row by (time, input position), -1 for codes
+    that do not occur. A log in time order needs no sort: a running maximum of the
+    row numbers per code, a block of rows at a time (no full-length temporaries)."""
+    n = len(codes)
+    out = np.full(n_codes, -1, dtype=np.int64)
+    if n == 0:
+        return out
+    if bool(np.all(times[1:] >= times[:-1])):
+        for start in range(0, n, _ROW_BLOCK):  # a loop over blocks of rows
+            stop = min(start + _ROW_BLOCK, n)
+            np.maximum.at(out, codes[start:stop], np.arange(start, stop, dtype=np.int64))
+        return out
+    order, starts = sort_groups(codes, times)
+    at = np.flatnonzero(starts)
+    ends = np.append(at[1:], n) - 1
+    out[codes[order[at]]] = order[ends]
+    return out
 
 
 def _starts(counts: np.ndarray, n: int) -> np.ndarray:

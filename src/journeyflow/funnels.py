@@ -22,6 +22,7 @@ import pandas as pd
 from ._encode import (
     factorize_sorted,
     is_cached,
+    last_rows,
     narrow_codes,
     present_codes,
     row_codes,
@@ -29,7 +30,6 @@ from ._encode import (
     sort_order,
     split_by_value,
     time_ns,
-    value_codes,
 )
 from ._validation import check_duration, check_frame, check_option, describe
 from .exceptions import DataError, InputTypeError, OptionError, SchemaError
@@ -44,13 +44,27 @@ _NONE = np.iinfo(np.int64).max
 Step = Any  # str | Sequence[str] | boolean mask / column name
 
 
+class _TimesAt:
+    """The event times in sorted order, read through the order when indexed (``t[i]``
+    is ``times[order[i]]``) instead of held: 80 MB less at 10M events."""
+
+    def __init__(self, times: np.ndarray, order: np.ndarray) -> None:
+        self.times, self.order = times, order
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return np.asarray(self.times[self.order[index]])
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
 @dataclass
 class _Sorted:
     """Events sorted by (user, time, input order), with what the funnels need."""
 
     order: np.ndarray  # sorted position -> input row
     user: np.ndarray  # user code per sorted position
-    time: np.ndarray  # int64 ns per sorted position
+    time: _TimesAt  # int64 ns per sorted position (read through ``order``)
     tie_start: np.ndarray  # first sorted position with the same user and time
     user_labels: pd.Index | None  # None when the caller asked for codes only
     n_users: int  # codes are in [0, n_users)
@@ -77,13 +91,11 @@ def _sorted_events(
     user_labels: pd.Index | None = None
     if not labels and not is_cached(col):
         users, n_users = _user_codes(col, rows, names)
-        if rows is not None:
-            times = times[rows]
     else:
         users, user_labels = factorize_sorted(col)
         n_users = len(user_labels)
         if rows is not None:
-            users, times = users[rows], times[rows]
+            users = users[rows]
     return _sort(users, n_users, times, rows, user_labels)[0]
 
 
@@ -108,23 +120,60 @@ def _sort(
     user_labels: pd.Index | None = None,
     bits: np.ndarray | None = None,
     ties: bool = True,
+    row_times: np.ndarray | None = None,
 ) -> tuple[_Sorted, np.ndarray | None]:
     """Positions sorted by (user, time, position), as :class:`_Sorted` with ``order``
     mapped through ``rows`` (the event row of each position; None: the positions are
-    rows), and ``bits`` (per position, optional) in sorted order. ``ties=False``: no
-    ``tie_start`` (left empty; strict funnels step to the next event, ties or not)."""
-    order = sort_order(users, times)
-    u, t = users[order], times[order]
+    rows), and ``bits`` (per position, optional) in sorted order. ``times`` are the
+    times of the event rows (indexed like the events); ``row_times``: those at
+    ``rows``, when the caller has them. ``ties=False``: no ``tie_start`` (left empty;
+    strict funnels step to the next event, ties or not).
+
+    Positions, user codes and ``tie_start`` are held in int32 when they fit, and
+    times are read through the order, not held (:class:`_TimesAt`): 120 instead of
+    320 MB at 10M events, built without full-length int64 temporaries."""
+    n = len(users)
+    if row_times is None:
+        row_times = times if rows is None else times[rows]
+    order = sort_order(users, row_times)
+    del row_times
+    if n < _INT32_LIMIT:
+        order = order.astype(np.int32)  # the int64 order is dropped before the gathers below
+    u = _gather(users, order, n_users)
     packed = None if bits is None else bits[order]
     if rows is not None:
-        order = rows[order]
+        order = _gather(rows, order, int(rows.max()) + 1 if len(rows) else 0)
+    t = _TimesAt(times, order)
     if not ties:
         return _Sorted(order, u, t, np.zeros(0, dtype=np.int64), user_labels, n_users), packed
-    new = np.ones(len(order), dtype=bool)
-    if len(order):
-        new[1:] = (u[1:] != u[:-1]) | (t[1:] != t[:-1])
-    tie_start = np.maximum.accumulate(np.where(new, np.arange(len(order)), 0))
+    new = np.ones(n, dtype=bool)
+    for start in range(0, n, _BLOCK):  # a loop over blocks of rows: a new user or a new time
+        before = max(start - 1, 0)
+        tb = t[before : start + _BLOCK]
+        ub = u[before : start + _BLOCK]
+        np.not_equal(ub[1:], ub[:-1], out=new[before + 1 : before + len(ub)])  # (the block's first row
+        new[before + 1 : before + len(ub)] |= tb[1:] != tb[:-1]  # compares with the one before it)
+    tie_start = np.arange(n, dtype=np.int32 if n < _INT32_LIMIT else np.int64)
+    tie_start *= new  # 0 where a tie goes on, then the running maximum carries each tie's start
+    del new
+    np.maximum.accumulate(tie_start, out=tie_start)
     return _Sorted(order, u, t, tie_start, user_labels, n_users), packed
+
+
+_INT32_LIMIT = 2**31 - 1
+_BLOCK = 1 << 20
+
+
+def _gather(values: np.ndarray, index: np.ndarray, bound: int) -> np.ndarray:
+    """``values[index]`` (integers in [0, bound)) as int32 when ``values`` are wider
+    and ``bound`` fits, gathered a block of ``_BLOCK`` positions at a time so that no
+    full-length array of the wider type is made."""
+    if values.dtype.itemsize <= 4 or bound >= _INT32_LIMIT:
+        return np.asarray(values[index])
+    out = np.empty(len(index), dtype=np.int32)
+    for start in range(0, len(index), _BLOCK):  # a loop over blocks of rows
+        out[start : start + _BLOCK] = values[index[start : start + _BLOCK]]
+    return out
 
 
 #: Ordered funnels follow the attempts still going with binary searches once fewer
@@ -251,7 +300,7 @@ def _chains(
     win = _NONE if window_ns is None else window_ns
     if mode == "unordered":
         anchors = np.flatnonzero(packed)
-        chain = np.full((len(anchors), k), -1, dtype=np.int64)
+        chain = np.full((len(anchors), k), -1, dtype=_position_type(n))
         alive = np.arange(len(anchors))
         reached = np.zeros(len(anchors), dtype=np.int64)
         for j in range(k):  # a loop over steps, each vectorised over the attempts still complete
@@ -264,7 +313,7 @@ def _chains(
             reached[alive] = j + 1
         return anchors, reached, chain
     anchors = np.flatnonzero(packed & 1)
-    chain = np.full((len(anchors), k), -1, dtype=np.int64)
+    chain = np.full((len(anchors), k), -1, dtype=_position_type(n))
     chain[:, 0] = anchors
     reached = np.ones(len(anchors), dtype=np.int64)
     alive = np.arange(len(anchors))  # attempts still going, and their last step's position
@@ -281,7 +330,8 @@ def _chains(
         else:  # the next step-j event at or after the previous step's time
             # few attempts left: binary searches over the step's events beat a pass over all
             search = len(alive) * _SEARCH_BELOW < n
-            table = np.r_[np.flatnonzero((packed >> j) & 1 == 1), n] if search else _next_of(packed, j)
+            table = None  # the previous step's table goes before the next one is built
+            table = _step_positions(packed, j) if search else _next_of(packed, j)
             cand = _first_from(table, s.tie_start[prev], search)
             # an event already in the chain (tied in time) cannot serve again; only a
             # candidate at or before the chain's furthest position can be one of them
@@ -320,8 +370,9 @@ def _bit_width(k: int) -> type[np.signedinteger[Any]]:
 
 def _value_masks(values: pd.Series, wanted: list[Any]) -> _Steps:
     """Steps that are values of a column (e.g. phases): a bit per wanted value, looked
-    up once per distinct value, then one gather."""
-    codes, uniques = value_codes(values)
+    up once per distinct value, then one gather (of the narrow codes: a categorical's
+    own)."""
+    codes, uniques = narrow_codes(values)
     width = _bit_width(len(wanted))
     table = np.zeros(len(uniques), dtype=width)
     for j, w in enumerate(wanted):  # a loop over steps, on the distinct values only
@@ -338,13 +389,34 @@ def _first_from(table: np.ndarray, pos: np.ndarray, search: bool) -> np.ndarray:
 
 def _next_of(packed: np.ndarray, j: int) -> np.ndarray:
     """Per sorted position p (and p = n), the first position >= p holding a step-j
-    event; n where there is none."""
+    event; n where there is none (int32 positions when they fit, built in place)."""
     n = len(packed)
-    idx = np.where((packed >> j) & 1 == 1, np.arange(n, dtype=np.int64), n)
-    out = np.empty(n + 1, dtype=np.int64)
-    out[n] = n
-    out[:n] = np.minimum.accumulate(idx[::-1])[::-1]
+    out = np.arange(n + 1, dtype=_position_type(n))
+    out[:n][(packed >> j) & 1 == 0] = n
+    backwards = out[::-1]
+    np.minimum.accumulate(backwards, out=backwards)
     return out
+
+
+def _step_positions(packed: np.ndarray, j: int) -> np.ndarray:
+    """Sorted positions of the step-j events, then n (for the binary searches of
+    :func:`_first_from`); int32 when they fit, found a block of rows at a time."""
+    n = len(packed)
+    hit = (packed >> j) & 1 == 1
+    out = np.empty(int(np.count_nonzero(hit)) + 1, dtype=_position_type(n))
+    at = 0
+    for start in range(0, n, _BLOCK):  # a loop over blocks of rows
+        found = np.flatnonzero(hit[start : start + _BLOCK])
+        found += start
+        out[at : at + len(found)] = found
+        at += len(found)
+    out[at] = n
+    return out
+
+
+def _position_type(n: int) -> type[np.signedinteger[Any]]:
+    """int32 for positions in [0, n] when n fits, else int64."""
+    return np.int32 if n < _INT32_LIMIT else np.int64
 
 
 def _best_attempt(s: _Sorted, anchors: np.ndarray, reached: np.ndarray) -> np.ndarray:
@@ -623,7 +695,8 @@ def _funnel_per_user(
         at = split.order[int(starts[p]) : int(split.ends[p])]  # positions into the rows split
         codes, n_users = _user_codes(split.values, at, names)
         event_rows = at if rows is None else rows[at]
-        s, packed = _sort(codes, n_users, rows_times[at], event_rows, bits=rows_bits[at], ties=mode != "strict")
+        s, packed = _sort(codes, n_users, times, event_rows, bits=rows_bits[at], ties=mode != "strict",
+                          row_times=rows_times[at])
         anchors, reached, chain = _chains(s, masks, window_ns, mode, excl, packed)
         return _per_user(s, events, anchors, reached, chain, len(labels), by_list)
 
@@ -964,8 +1037,10 @@ def _priority_counts(
     n_tp = len(tps)
     met = np.zeros((n_users, n_tp), dtype=bool)  # who met which touchpoint: O(events), no sort
     met[users, tp_codes] = True
-    s = _sorted_events(events, names)
-    exits = np.bincount(tp_codes[_last_rows(s)[~converted_user]], minlength=n_tp)
+    last = last_rows(users, time_ns(events[names["timestamp"]]), n_users)  # no sort when in time order
+    last[last < 0] = 0  # (users without events: row 0, as _last_rows)
+    exits = np.bincount(tp_codes[last[~converted_user]], minlength=n_tp)
+    del last
     counts = pd.DataFrame(
         {
             "touchpoint": np.asarray(tps, dtype=object),
@@ -981,9 +1056,9 @@ def _priority_counts(
         ph_codes, ph_names = (phase.cat.codes.to_numpy(), list(phase.cat.categories)) \
             if isinstance(phase.dtype, pd.CategoricalDtype) else pd.factorize(phase, sort=True)
         phase_names = [str(p) for p in ph_names]
-        seen = np.zeros((n_tp, len(ph_names)), dtype=bool)
-        ok = np.asarray(ph_codes) >= 0
-        seen[tp_codes[ok], np.asarray(ph_codes)[ok]] = True
+        seen = np.zeros((n_tp, len(ph_names) + 1), dtype=bool)  # code -1 (no phase) marks the last column
+        seen[tp_codes, np.asarray(ph_codes)] = True
+        seen = seen[:, :-1]
         counts["phases_seen"] = (seen * (1 << np.arange(len(ph_names), dtype=np.int64))).sum(axis=1)
     return counts, n_users, int(converted_user.sum()), phase_names
 

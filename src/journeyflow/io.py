@@ -233,8 +233,29 @@ def _load(source: Source, encoding: str) -> tuple[pd.DataFrame, bool]:
     tables = [_read_file(p, encoding) for p in paths]
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
     del tables
+    table = _one_chunk_text(table)
     # our own table: convert column by column and free each Arrow buffer as it goes
     return table.to_pandas(split_blocks=True, self_destruct=True), True
+
+
+def _one_chunk_text(table: pa.Table) -> pa.Table:
+    """``table`` with each text column in one chunk (pandas keeps text in Arrow).
+
+    Arrow's ``take`` on a string column of several chunks joins all the chunks first,
+    on every call: gathering 512k of 10M user ids (75 chunks, one per row group) held
+    148 MB more for 0.23 s, against 0.02 s on one chunk. The rows are joined once
+    here instead. A column too large for one chunk of its type stays as it is.
+    """
+    for i, spec in enumerate(table.schema):
+        col = table.column(i)
+        if col.num_chunks > 1 and (pa.types.is_string(spec.type) or pa.types.is_large_string(spec.type)):
+            try:
+                joined = pa.chunked_array([col.combine_chunks()], type=spec.type)
+            except (pa.ArrowInvalid, pa.ArrowCapacityError):  # more than 2 GB of text in a 32-bit offset type
+                continue
+            del col
+            table = table.set_column(i, spec, joined)
+    return table
 
 
 # ---------------------------------------------------------------------------
@@ -267,11 +288,19 @@ def _blank_text(values: pd.Series) -> np.ndarray:
         return np.zeros(len(values), dtype=bool)
     import pyarrow.compute as pc
 
-    # the kernels run chunk by chunk: combining the chunks first would copy every string
-    blank = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.utf8_is_space(arr)).fill_null(False)
-    if not pc.any(blank).as_py():  # the common case: skip unpacking the bits
-        return np.zeros(len(values), dtype=bool)
-    return np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+    # a block of rows at a time: the kernels' temporaries (an int64 length per row)
+    # stay small; slices share the strings, nothing is copied
+    out = np.zeros(len(values), dtype=bool)
+    for start in range(0, len(arr), _TEXT_BLOCK):  # a loop over blocks of rows
+        part = arr.slice(start, _TEXT_BLOCK)
+        blank = pc.or_(pc.equal(pc.binary_length(part), 0), pc.utf8_is_space(part)).fill_null(False)
+        if pc.any(blank).as_py():  # the common case is none: skip unpacking the bits
+            out[start : start + len(part)] = np.asarray(blank.to_numpy(zero_copy_only=False), dtype=bool)
+    return out
+
+
+#: Rows per block of the text checks.
+_TEXT_BLOCK = 1 << 20
 
 
 def _infer_unit(values: np.ndarray) -> str:
@@ -381,6 +410,9 @@ def _revenue(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.is_bool_dtype(raw.dtype):
         vals = np.full(len(raw), np.nan)
         return vals, raw.notna().to_numpy(dtype=bool)
+    if raw.dtype == np.float64:  # NaN already stands for missing: no copy
+        vals = raw.to_numpy()
+        return vals, np.isinf(vals)
     if pd.api.types.is_numeric_dtype(raw.dtype):
         vals = raw.to_numpy(dtype=np.float64, na_value=np.nan)
         return vals, np.isinf(vals)
@@ -512,7 +544,7 @@ def validate_events(
     if str(out["timestamp"].dtype) != "datetime64[ns, UTC]":  # else it is already right
         stamps = pd.DatetimeIndex(np.where(rejected, 0, ns).view("datetime64[ns]")).tz_localize("UTC")
         assign["timestamp"] = pd.Series(stamps, index=out.index)
-    if revenue is not None:
+    if revenue is not None and out["revenue"].dtype != np.float64:  # (float64 is kept as it is)
         assign["revenue"] = pd.Series(revenue, index=out.index)
     if assign:
         out = out.assign(**assign)

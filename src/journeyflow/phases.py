@@ -416,8 +416,11 @@ def assign_phases(
     narrow = np.uint8 if n_ph <= 8 else np.uint16 if n_ph <= 16 else np.uint32 if n_ph <= 32 else np.int64
     mask_u = ev_u.fillna(0).to_numpy(dtype=np.int64).astype(narrow)  # per row: 1-2 bytes, not 8
     masks = mask_u[codes]
+    del codes  # (75 MB at 10M events) before the sort
     users, _ = factorize_sorted(out[names["user_id"]])
     order, starts = sort_groups(users, time_ns(out[names["timestamp"]]))
+    if len(order) < np.iinfo(np.int32).max:
+        order = order.astype(np.int32)  # held to the end: half the memory
     idx = phase_codes(masks, starts, order, len(m.phases))
     phase = pd.Categorical.from_codes(idx, categories=list(m.phases), ordered=True)
     return out.assign(phase=pd.Series(phase, index=out.index))

@@ -23,7 +23,7 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -638,26 +638,41 @@ def _stage_phases(run: _Run) -> str | None:
 
 def _stage_sessions(run: _Run) -> str | None:
     assert run.events is not None
-    table = _package().sessions(run.events, conversion=list(run.config.conversion.events))
-    # not kept on the run: only the background write holds it (255 MB at 10M events)
-    run.write_later(lambda: _write_parquet(table, run.tmp / "sessions.parquet"), "sessions.parquet")
+    from .sessions import _session_parts
+
+    # the table is built and written a slice at a time on the background thread: only
+    # each session's rows are held meanwhile (80 MB at 10M events, against 255 MB for
+    # the whole table); the events are checked and the sessions found here
+    parts = _session_parts(run.events, conversion=list(run.config.conversion.events), rows=_PARQUET_ROWS)
+    run.write_later(lambda: _write_parquet_parts(parts, run.tmp / "sessions.parquet"), "sessions.parquet")
     return None
 
 
-def _write_parquet(table: pd.DataFrame, path: Path, rows: int = 1 << 19) -> None:
+#: Rows per row group (and per slice converted to Arrow) of sessions.parquet.
+_PARQUET_ROWS = 1 << 19
+
+
+def _write_parquet(table: pd.DataFrame, path: Path, rows: int = _PARQUET_ROWS) -> None:
     """``table.to_parquet(path)``, converted to Arrow ``rows`` rows at a time (one row
     group each), so only a slice is ever held twice: the whole table converted at once
     held about 200 MB more at 10M events."""
+    _write_parquet_parts((table.iloc[start : start + rows] for start in range(0, max(len(table), 1), rows)), path)
+
+
+def _write_parquet_parts(parts: Iterable[pd.DataFrame], path: Path) -> None:
+    """Write the frames ``parts`` (at least one; same columns and dtypes) to one
+    Parquet file, one row group each, converting one at a time."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    first = pa.Table.from_pandas(table.iloc[:rows], preserve_index=False)
+    frames = iter(parts)
+    first = pa.Table.from_pandas(next(frames), preserve_index=False)
     with pq.ParquetWriter(path, first.schema) as writer:
         writer.write_table(first)
         del first
-        for start in range(rows, len(table), rows):  # a loop over slices of rows
-            writer.write_table(pa.Table.from_pandas(table.iloc[start : start + rows], schema=writer.schema,
-                                                    preserve_index=False))
+        for frame in frames:  # a loop over slices of rows
+            writer.write_table(pa.Table.from_pandas(frame, schema=writer.schema, preserve_index=False))
+            del frame  # before the next slice is built
 
 
 def _funnel_steps(run: _Run, present: set[str] | None = None) -> list[str] | None:

@@ -341,6 +341,7 @@ def assign_touchpoints(
     per_code = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=small_int(len(categories)))
     per_code[codes[entries]] = session_code
     channel_codes = per_code[codes]
+    del codes  # (75 MB at 10M events) before the touchpoint rules run
     channel = pd.Categorical.from_codes(channel_codes, categories=categories)
     # --- touchpoints: per event, once per distinct (event, page, url, channel)
     tp_fields = {f: names[f] for f in ("event", "page", "url") if f in names}
