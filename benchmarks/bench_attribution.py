@@ -10,8 +10,10 @@ Journeys are simulated with numpy (9 channels, 1 + geometric(1/3) touches capped
 path format (path, conversions, nulls, value), written to a temporary CSV and read
 back with pandas. Both tools start from that DataFrame: each journeyflow timing
 includes parsing the path strings (``Journeys.from_paths``), as ChannelAttribution
-parses them inside each call. Medians of ``--repeat`` runs. Peak memory: the RSS
-peak above the loaded DataFrame during one run, in a fresh subprocess per row,
+parses them inside each call; the row "read paths only" times ``from_paths`` alone
+(against ChannelAttribution's Markov order 1: the floor under every journeyflow
+row). Medians of ``--repeat`` runs. Peak memory: the RSS peak above the loaded
+DataFrame during one run, in a fresh subprocess per row,
 after a warm-up run on 200 journeys (so lazy imports are not counted).
 """
 
@@ -79,6 +81,7 @@ def cases(paths: pd.DataFrame, n_boot: int) -> dict[tuple[str, str], Callable[[]
             ca.heuristic_models(paths, "path", "conversions", var_value="value", sep=">")
 
     return {
+        ("read paths only", "journeyflow"): load,  # the floor of every row below: from_paths alone
         ("markov order 1", "journeyflow"): lambda: jf.MarkovAttribution(order=1).fit(load()),
         ("markov order 1", "ChannelAttribution"): lambda: ca_markov(1),
         ("markov order 3", "journeyflow"): lambda: jf.MarkovAttribution(order=3).fit(load()),
@@ -138,7 +141,8 @@ def main() -> None:
             medians = {k: statistics.median(v) for k, v in times.items()}
             ref_markov1 = medians[("markov order 1", "ChannelAttribution")]
             for (task, impl), sec in medians.items():
-                ref = medians.get((task, "ChannelAttribution"), ref_markov1 if "bootstrap" in task else np.nan)
+                own_ref = "bootstrap" in task or task == "read paths only"  # against CA's Markov order 1
+                ref = medians.get((task, "ChannelAttribution"), ref_markov1 if own_ref else np.nan)
                 peak = np.nan if args.no_memory else peak_of(csv, task, impl, args.bootstrap) / 2**20
                 rows.append({"journeys": f"{n:,}", "distinct paths": f"{len(paths):,}", "task": task,
                              "implementation": impl, "median s": f"{sec:.3f}",
