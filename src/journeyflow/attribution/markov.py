@@ -332,8 +332,11 @@ class _States:
         self.identity = False
         if k == 1 or space <= max(4 * jr.n_touches, 1 << 16):  # few possible states: a lookup table, no sort
             present = np.zeros(space + 1, dtype=bool)
-            if k == 1:  # the channels that occur (window key 2 c + 1)
-                present[1:-1:2] = np.bincount(jr.touches, minlength=n_ch) > 0
+            if k == 1:  # the channels that occur (window key 2 c + 1), a block at a time (no intp copy)
+                seen = np.zeros(n_ch, dtype=bool)
+                for _, touches, _ in path_blocks(jr):
+                    seen[touches] = True
+                present[1:-1:2] = seen
             small = np.int16 if space < 2**15 else np.int32 if space < 2**31 else np.int64
             for _, touches, offsets in path_blocks(jr) if k > 1 else ():
                 keys = _window_keys(touches, offsets, n_ch, k)
