@@ -182,3 +182,18 @@ def test_row_order_independence(perm: list[int]) -> None:
     a = jf.assign_touchpoints(jf.sessionize(ev))
     b = jf.assign_touchpoints(jf.sessionize(ev.iloc[perm])).loc[a.index]
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_channels_on_a_second_thread_equal_one_thread() -> None:
+    """Large logs assign channels and touchpoints on two threads: the same columns."""
+    from unittest import mock
+
+    from journeyflow import touchpoints
+
+    ev = jf.sessionize(jf.datasets.simulate_webshop(400, seed=3))
+    with mock.patch.object(touchpoints, "_PARALLEL_ROWS", 0):
+        two = jf.assign_touchpoints(ev)
+    with mock.patch.object(touchpoints, "_PARALLEL_ROWS", 10**12):
+        one = jf.assign_touchpoints(ev)
+    pd.testing.assert_frame_equal(two, one)
+    assert two["channel"].nunique() > 3  # a real mix of channels was compared

@@ -44,6 +44,7 @@ Unassigned        anything else
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -319,11 +320,38 @@ def assign_touchpoints(
 
         out = sessionize(events, columns=columns)
         names["session_id"] = "session_id"
-    # --- channel: once per session, from its first event
+    tp_fields = {f: names[f] for f in ("event", "page", "url") if f in names}
+    frame = out[list(tp_fields.values())].set_axis(list(tp_fields), axis=1)
+    if any(c.field == "channel" for r in tp_rules.rules for c in r.conditions):  # touchpoints need the channel
+        channel = _session_channels(out, names, ch_rules, keep_channel)
+        which = tp_rules.match_rules(frame.assign(channel=pd.Series(channel, index=frame.index)))
+    elif len(out) >= _PARALLEL_ROWS:  # independent: the channels on a second thread (numpy releases the GIL)
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(_session_channels, out, names, ch_rules, keep_channel)
+            which = tp_rules.match_rules(frame)
+            channel = pending.result()
+    else:
+        channel = _session_channels(out, names, ch_rules, keep_channel)
+        which = tp_rules.match_rules(frame)
+    return out.assign(
+        channel=pd.Series(channel, index=out.index),
+        touchpoint=_categorical(tp_rules.labels(), which, out.index),
+        kind=_categorical(tp_rules.outputs("kind"), which, out.index),
+        ownership=_categorical(tp_rules.outputs("ownership"), which, out.index),
+    )
+
+
+#: From this many events on, channels and touchpoints are assigned on two threads.
+_PARALLEL_ROWS = 1 << 20
+
+
+def _session_channels(out: pd.DataFrame, names: Mapping[str, str], ch_rules: RuleSet, keep_channel: bool) -> pd.Categorical:
+    """The channel of every event: its session's, from the session's first event (the
+    channel rules run on the distinct entry combinations only)."""
     codes = ordered_codes(out[names["session_id"]])
     entries = first_rows(codes, time_ns(out[names["timestamp"]]))
     fields = [f for f in ("utm_source", "utm_medium", "utm_campaign", "referrer") if f in names]
-    if fields:  # the channel rules run on the distinct entry combinations only
+    if fields:
         entry_codes, distinct = factorize_rows(out[[names[f] for f in fields]].set_axis(fields, axis=1), entries)
     else:
         entry_codes, distinct = np.zeros(len(entries), dtype=np.int64), pd.DataFrame(index=[0])
@@ -340,21 +368,7 @@ def assign_touchpoints(
         session_code = np.where(has, given_codes, session_code)
     per_code = np.zeros(int(codes.max()) + 1 if len(codes) else 0, dtype=small_int(len(categories)))
     per_code[codes[entries]] = session_code
-    channel_codes = per_code[codes]
-    del codes  # (75 MB at 10M events) before the touchpoint rules run
-    channel = pd.Categorical.from_codes(channel_codes, categories=categories)
-    # --- touchpoints: per event, once per distinct (event, page, url, channel)
-    tp_fields = {f: names[f] for f in ("event", "page", "url") if f in names}
-    frame = out[list(tp_fields.values())].set_axis(list(tp_fields), axis=1)
-    if any(c.field == "channel" for r in tp_rules.rules for c in r.conditions):
-        frame = frame.assign(channel=pd.Series(channel, index=frame.index))
-    which = tp_rules.match_rules(frame)
-    return out.assign(
-        channel=pd.Series(channel, index=out.index),
-        touchpoint=_categorical(tp_rules.labels(), which, out.index),
-        kind=_categorical(tp_rules.outputs("kind"), which, out.index),
-        ownership=_categorical(tp_rules.outputs("ownership"), which, out.index),
-    )
+    return pd.Categorical.from_codes(per_code[codes], categories=categories)
 
 
 def _categorical(values: np.ndarray, which: np.ndarray, index: pd.Index) -> pd.Series:
