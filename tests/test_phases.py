@@ -121,3 +121,19 @@ def test_matches_the_slow_rule_and_ignores_row_order(rows: list[tuple[str, int, 
     a = jf.assign_phases(uniq, model=model)["phase"]
     b = jf.assign_phases(uniq.iloc[perm], model=model)["phase"].loc[a.index]
     assert np.array_equal(a.astype(object).fillna("-").to_numpy(), b.astype(object).fillna("-").to_numpy())
+
+
+def test_masks_and_sort_on_two_threads_equal_one_thread() -> None:
+    """Large logs find the phase masks and the (user, time) sort on two threads: the same phases."""
+    from unittest import mock
+
+    from journeyflow import phases
+
+    ev = jf.assign_touchpoints(jf.sessionize(jf.datasets.simulate_webshop(400, seed=4)))
+    for model in ("aacra", "ten-phase"):
+        with mock.patch.object(phases, "_PARALLEL_ROWS", 0):
+            two = jf.assign_phases(ev, model=model)
+        with mock.patch.object(phases, "_PARALLEL_ROWS", 10**12):
+            one = jf.assign_phases(ev, model=model)
+        pd.testing.assert_frame_equal(two, one)
+        assert two["phase"].nunique() > 2

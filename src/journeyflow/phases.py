@@ -21,6 +21,7 @@ move the person on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -355,6 +356,26 @@ def _running_max_at(
     return np.asarray(out)
 
 
+#: From this many events on, the phase masks and the sort run on two threads.
+_PARALLEL_ROWS = 1 << 20
+
+
+def _phase_masks(m: PhaseModel, keys: pd.DataFrame) -> np.ndarray:
+    """Per row, the bit mask of the phases its event (else its touchpoint) maps to,
+    looked up once per distinct (event, touchpoint)."""
+    codes, uniques = factorize_rows(keys)
+    ev_masks = {k: m.mask(v) for k, v in m.events.items()}
+    tp_masks = {k: m.mask(v) for k, v in m.touchpoints.items()}
+    ev_u = uniques.iloc[:, 0].astype(object).map(ev_masks)
+    if uniques.shape[1] > 1:
+        tp_u = uniques.iloc[:, 1].astype(object).map(tp_masks)
+        ev_u = ev_u.fillna(tp_u)
+    n_ph = len(m.phases)
+    narrow = np.uint8 if n_ph <= 8 else np.uint16 if n_ph <= 16 else np.uint32 if n_ph <= 32 else np.int64
+    mask_u = ev_u.fillna(0).to_numpy(dtype=np.int64).astype(narrow)  # per row: 1-2 bytes, not 8
+    return np.asarray(mask_u[codes])
+
+
 def assign_phases(
     events: pd.DataFrame,
     model: str | PhaseModel = "aacra",
@@ -405,22 +426,22 @@ def assign_phases(
         out = assign_touchpoints(events, columns=columns)
         names["touchpoint"] = "touchpoint"
     keys = out[[names["event"]] + ([names["touchpoint"]] if "touchpoint" in names else [])]
-    codes, uniques = factorize_rows(keys)
-    ev_masks = {k: m.mask(v) for k, v in m.events.items()}
-    tp_masks = {k: m.mask(v) for k, v in m.touchpoints.items()}
-    ev_u = uniques.iloc[:, 0].astype(object).map(ev_masks)
-    if uniques.shape[1] > 1:
-        tp_u = uniques.iloc[:, 1].astype(object).map(tp_masks)
-        ev_u = ev_u.fillna(tp_u)
-    n_ph = len(m.phases)
-    narrow = np.uint8 if n_ph <= 8 else np.uint16 if n_ph <= 16 else np.uint32 if n_ph <= 32 else np.int64
-    mask_u = ev_u.fillna(0).to_numpy(dtype=np.int64).astype(narrow)  # per row: 1-2 bytes, not 8
-    masks = mask_u[codes]
-    del codes  # (75 MB at 10M events) before the sort
-    users, _ = factorize_sorted(out[names["user_id"]])
-    order, starts = sort_groups(users, time_ns(out[names["timestamp"]]))
-    if len(order) < np.iinfo(np.int32).max:
-        order = order.astype(np.int32)  # held to the end: half the memory
+
+    def sort() -> tuple[np.ndarray, np.ndarray]:
+        users, _ = factorize_sorted(out[names["user_id"]])
+        order, starts = sort_groups(users, time_ns(out[names["timestamp"]]))
+        if len(order) < np.iinfo(np.int32).max:
+            order = order.astype(np.int32)  # held to the end: half the memory
+        return order, starts
+
+    if len(out) >= _PARALLEL_ROWS:  # the (user, time) sort on a second thread while the masks are found
+        with ThreadPoolExecutor(1) as pool:
+            sorting = pool.submit(sort)
+            masks = _phase_masks(m, keys)
+            order, starts = sorting.result()
+    else:
+        masks = _phase_masks(m, keys)
+        order, starts = sort()
     idx = phase_codes(masks, starts, order, len(m.phases))
     phase = pd.Categorical.from_codes(idx, categories=list(m.phases), ordered=True)
     return out.assign(phase=pd.Series(phase, index=out.index))
