@@ -105,13 +105,20 @@ _EV = st.sampled_from(["social_post_view", "blog_view", "review_view", "purchase
     st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 6), _EV), min_size=1, max_size=30),
     st.sampled_from(list(BUILTIN_MODELS)),
     st.randoms(use_true_random=False),
+    st.booleans(),
 )
-def test_matches_the_slow_rule_and_ignores_row_order(rows: list[tuple[str, int, str]], name: str, rnd) -> None:  # type: ignore[no-untyped-def]
+def test_matches_the_slow_rule_and_ignores_row_order(rows: list[tuple[str, int, str]], name: str, rnd,  # type: ignore[no-untyped-def]
+                                                     two_threads: bool) -> None:
+    from unittest import mock
+
+    from journeyflow import phases
+
     ev = pd.DataFrame(rows, columns=["user_id", "t", "event"])
     ev["timestamp"] = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(ev.pop("t"), unit="h")
     ev = jf.assign_touchpoints(ev)
     model = BUILTIN_MODELS[name]
-    got = jf.assign_phases(ev, model=model)["phase"].astype(object).tolist()
+    with mock.patch.object(phases, "_PARALLEL_ROWS", 0 if two_threads else 10**12):  # halves of the users
+        got = jf.assign_phases(ev, model=model)["phase"].astype(object).tolist()
     want = _slow_phases(ev, model)
     assert [None if pd.isna(g) else g for g in got] == want
     # shuffling rows with distinct times changes nothing (ties keep input order, so dedupe first)

@@ -293,6 +293,11 @@ def _bit_tables(n_phases: int) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
+#: From this many events on, assign_phases works on two threads (the phase masks
+#: beside the sort, then each half of the users).
+_PARALLEL_ROWS = 1 << 20
+
+
 def phase_codes(masks: np.ndarray, starts: np.ndarray, order: np.ndarray, n_phases: int) -> np.ndarray:
     """Phase index per row under the multi-phase rule (-1: no phase).
 
@@ -307,7 +312,27 @@ def phase_codes(masks: np.ndarray, starts: np.ndarray, order: np.ndarray, n_phas
     it to its earliest phase not before ``prev``. Values only grow and a user's
     running maximum takes at most ``n_phases`` values, so this converges in at most
     ``n_phases + 1`` rounds; the fixed point is the sequential answer.
+
+    Users are independent: from ``_PARALLEL_ROWS`` rows on, the first and the second
+    half of the users (split at a user's first row) are done on two threads.
     """
+    out = np.empty(len(order), dtype=np.int8 if n_phases < 127 else np.int64)
+    mid = len(order) // 2
+    if len(order) >= _PARALLEL_ROWS and starts[mid:].any():
+        mid += int(np.argmax(starts[mid:]))  # the first user start from the middle on
+        with ThreadPoolExecutor(1) as pool:
+            second = pool.submit(_phase_codes_into, out, masks, starts[mid:], order[mid:], n_phases)
+            _phase_codes_into(out, masks, starts[:mid], order[:mid], n_phases)
+            second.result()
+    else:
+        _phase_codes_into(out, masks, starts, order, n_phases)
+    return out
+
+
+def _phase_codes_into(
+    out: np.ndarray, masks: np.ndarray, starts: np.ndarray, order: np.ndarray, n_phases: int
+) -> None:
+    """:func:`phase_codes` for the rows ``order`` (whole users), written into ``out``."""
     low, high = _bit_tables(n_phases)
     n_bits = np.zeros(1 << n_phases, dtype=np.int64)
     for bit in range(n_phases):  # a loop over phases
@@ -335,9 +360,7 @@ def phase_codes(masks: np.ndarray, starts: np.ndarray, order: np.ndarray, n_phas
                 break
             cur = new
         assigned[multi] = cur
-    out = np.empty(len(order), dtype=np.int8 if n_phases < 127 else np.int64)
     out[order] = assigned
-    return out
 
 
 def _running_max_at(
@@ -354,10 +377,6 @@ def _running_max_at(
     out = running[np.maximum(at - 1, 0)] - groups[at] * (n_phases + 1)
     out[first] = -1
     return np.asarray(out)
-
-
-#: From this many events on, the phase masks and the sort run on two threads.
-_PARALLEL_ROWS = 1 << 20
 
 
 def _phase_masks(m: PhaseModel, keys: pd.DataFrame) -> np.ndarray:
