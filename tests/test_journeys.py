@@ -120,13 +120,20 @@ def _slow_journeys(ev: pd.DataFrame, lookback: pd.Timedelta) -> list[tuple[str, 
         max_size=40,
     ).filter(lambda rows: any(r[2] == "purchase" for r in rows)),
     st.sampled_from([pd.Timedelta("2D"), pd.Timedelta("7D")]),
+    st.booleans(),
 )
-def test_matches_slow_reference_and_reconciles(rows: list[tuple[str, int, str, str]], lookback: pd.Timedelta) -> None:
+def test_matches_slow_reference_and_reconciles(rows: list[tuple[str, int, str, str]], lookback: pd.Timedelta,
+                                               two_threads: bool) -> None:
+    from unittest import mock
+
+    from journeyflow import journeys
+
     ev = pd.DataFrame(rows, columns=["user_id", "h", "event", "channel"])
     ev["timestamp"] = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(ev.pop("h"), unit="h")
     ev = ev.drop_duplicates(["user_id", "timestamp"])  # distinct times: the channel of a session is unambiguous
     assume((ev["event"] == "purchase").any())
-    jr = jf.build_journeys(ev, lookback=lookback, value=None)
+    with mock.patch.object(journeys, "_PARALLEL_ROWS", 0 if two_threads else 10**12):
+        jr = jf.build_journeys(ev, lookback=lookback, value=None)
     got = []
     frame = jr.to_frame()
     for j in range(jr.n_paths):

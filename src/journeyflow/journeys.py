@@ -800,28 +800,27 @@ def build_journeys(
         frame = sessionize(events, columns=columns)
         names["session_id"] = "session_id"
     n = len(frame)
-    conv = _conversion_flags(frame, names, conversion)
-    conv_rows = np.flatnonzero(conv)  # few: per-session sums only look at these
-    del conv
-    value_col = value if value is not None and value != "revenue" else names.get("revenue")
-    if value is not None and value != "revenue" and value not in frame.columns:
-        raise SchemaError(f"Column {value!r} (value=) is not in the events; pass value=None to count conversions.")
-    if value_col is not None:
-        vals = pd.to_numeric(frame[value_col].iloc[conv_rows], errors="coerce")
-        conv_value = np.nan_to_num(vals.to_numpy(dtype=np.float64, na_value=np.nan), nan=0.0)
-    else:
-        conv_value = np.ones(len(conv_rows), dtype=np.float64)
-    users, user_labels = factorize_sorted(frame[names["user_id"]])
     times = time_ns(frame[names["timestamp"]])
-    touch_raw = frame[touchpoint]
-    touch_codes, channels = _touch_codes(touch_raw)
-    touch_missing = touch_raw.isna().to_numpy(dtype=bool)
-    if unit == "session":
-        sess = ordered_codes(frame[names["session_id"]])
-    else:
-        sess = np.arange(n, dtype=np.int64)
-    # sessions: first row (by time) gives user, start and touch; sums give conversions
-    rows0 = first_rows(sess, times)
+    sess = ordered_codes(frame[names["session_id"]]) if unit == "session" else np.arange(n, dtype=np.int64)
+    with ThreadPoolExecutor(1) as pool:
+        # sessions: the first row (by time) gives user, start and touch; on a second thread for large logs
+        entries = pool.submit(first_rows, sess, times) if n >= _PARALLEL_ROWS else None
+        conv = _conversion_flags(frame, names, conversion)
+        conv_rows = np.flatnonzero(conv)  # few: per-session sums only look at these
+        del conv
+        value_col = value if value is not None and value != "revenue" else names.get("revenue")
+        if value is not None and value != "revenue" and value not in frame.columns:
+            raise SchemaError(f"Column {value!r} (value=) is not in the events; pass value=None to count conversions.")
+        if value_col is not None:
+            vals = pd.to_numeric(frame[value_col].iloc[conv_rows], errors="coerce")
+            conv_value = np.nan_to_num(vals.to_numpy(dtype=np.float64, na_value=np.nan), nan=0.0)
+        else:
+            conv_value = np.ones(len(conv_rows), dtype=np.float64)
+        users, user_labels = factorize_sorted(frame[names["user_id"]])
+        touch_raw = frame[touchpoint]
+        touch_codes, channels = _touch_codes(touch_raw)
+        touch_missing = touch_raw.isna().to_numpy(dtype=bool)
+        rows0 = first_rows(sess, times) if entries is None else entries.result()
     n_codes = int(sess.max()) + 1 if n else 0
     # the session codes present, in order (jf.sessionize numbers them 0, 1, ...: all)
     present = slice(None) if n_codes == len(rows0) else sess[rows0]
@@ -898,6 +897,10 @@ def build_journeys(
         )
         jr = jr.take(~empty)
     return jr
+
+
+#: From this many events on, build_journeys finds the sessions' first rows on a second thread.
+_PARALLEL_ROWS = 1 << 20
 
 
 def _is_identity(order: np.ndarray) -> bool:
