@@ -349,7 +349,11 @@ def _session_channels(out: pd.DataFrame, names: Mapping[str, str], ch_rules: Rul
     """The channel of every event: its session's, from the session's first event (the
     channel rules run on the distinct entry combinations only)."""
     codes = ordered_codes(out[names["session_id"]])
-    entries = first_rows(codes, time_ns(out[names["timestamp"]]))
+    first = first_rows(codes, time_ns(out[names["timestamp"]]))
+    entries = np.zeros(len(codes), dtype=bool)  # the entry rows in row order: the gathers below run forwards
+    entries[first] = True
+    del first
+    entries = np.flatnonzero(entries)
     fields = [f for f in ("utm_source", "utm_medium", "utm_campaign", "referrer") if f in names]
     if fields:
         entry_codes, distinct = factorize_rows(out[[names[f] for f in fields]].set_axis(fields, axis=1), entries)
