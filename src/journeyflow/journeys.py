@@ -821,11 +821,13 @@ def build_journeys(
         touch_codes, channels = _touch_codes(touch_raw)
         touch_missing = touch_raw.isna().to_numpy(dtype=bool)
         rows0 = first_rows(sess, times) if entries is None else entries.result()
+        # each session's user, start and touch: gathers at scattered rows, two on each thread
+        far = pool.submit(lambda: (users[rows0], times[rows0])) if n >= _PARALLEL_ROWS else None
+        s_touch, s_missing = touch_codes[rows0], touch_missing[rows0]
+        s_user, s_start = (users[rows0], times[rows0]) if far is None else far.result()
     n_codes = int(sess.max()) + 1 if n else 0
     # the session codes present, in order (jf.sessionize numbers them 0, 1, ...: all)
     present = slice(None) if n_codes == len(rows0) else sess[rows0]
-    s_user, s_start, s_touch = users[rows0], times[rows0], touch_codes[rows0]
-    s_missing = touch_missing[rows0]
     c_sess = sess[conv_rows]
     del sess, touch_codes, touch_missing  # the per-event arrays go as soon as they are used: peak memory
     s_conv = np.bincount(c_sess, minlength=n_codes).astype(np.float64)[present]
