@@ -325,11 +325,11 @@ def assign_touchpoints(
     if any(c.field == "channel" for r in tp_rules.rules for c in r.conditions):  # touchpoints need the channel
         channel = _session_channels(out, names, ch_rules, keep_channel)
         which = tp_rules.match_rules(frame.assign(channel=pd.Series(channel, index=frame.index)))
-    elif len(out) >= _PARALLEL_ROWS:  # independent: the channels on a second thread (numpy releases the GIL)
+    elif len(out) >= _PARALLEL_ROWS:  # independent: the touchpoint rules on a second thread (numpy releases the GIL)
         with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(_session_channels, out, names, ch_rules, keep_channel)
-            which = tp_rules.match_rules(frame)
-            channel = pending.result()
+            pending = pool.submit(tp_rules.match_rules, frame)
+            channel = _session_channels(out, names, ch_rules, keep_channel)
+            which = pending.result()
     else:
         channel = _session_channels(out, names, ch_rules, keep_channel)
         which = tp_rules.match_rules(frame)
