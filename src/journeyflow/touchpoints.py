@@ -322,23 +322,26 @@ def assign_touchpoints(
         names["session_id"] = "session_id"
     tp_fields = {f: names[f] for f in ("event", "page", "url") if f in names}
     frame = out[list(tp_fields.values())].set_axis(list(tp_fields), axis=1)
+    def touchpoints(frame: pd.DataFrame) -> dict[str, pd.Series]:
+        which = tp_rules.match_rules(frame)
+        return {
+            "touchpoint": _categorical(tp_rules.labels(), which, out.index),
+            "kind": _categorical(tp_rules.outputs("kind"), which, out.index),
+            "ownership": _categorical(tp_rules.outputs("ownership"), which, out.index),
+        }
+
     if any(c.field == "channel" for r in tp_rules.rules for c in r.conditions):  # touchpoints need the channel
         channel = _session_channels(out, names, ch_rules, keep_channel)
-        which = tp_rules.match_rules(frame.assign(channel=pd.Series(channel, index=frame.index)))
-    elif len(out) >= _PARALLEL_ROWS:  # independent: the touchpoint rules on a second thread (numpy releases the GIL)
+        columns_tp = touchpoints(frame.assign(channel=pd.Series(channel, index=frame.index)))
+    elif len(out) >= _PARALLEL_ROWS:  # independent: the touchpoints on a second thread (numpy releases the GIL)
         with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(tp_rules.match_rules, frame)
+            pending = pool.submit(touchpoints, frame)
             channel = _session_channels(out, names, ch_rules, keep_channel)
-            which = pending.result()
+            columns_tp = pending.result()
     else:
         channel = _session_channels(out, names, ch_rules, keep_channel)
-        which = tp_rules.match_rules(frame)
-    return out.assign(
-        channel=pd.Series(channel, index=out.index),
-        touchpoint=_categorical(tp_rules.labels(), which, out.index),
-        kind=_categorical(tp_rules.outputs("kind"), which, out.index),
-        ownership=_categorical(tp_rules.outputs("ownership"), which, out.index),
-    )
+        columns_tp = touchpoints(frame)
+    return out.assign(channel=pd.Series(channel, index=out.index), **columns_tp)
 
 
 #: From this many events on, channels and touchpoints are assigned on two threads.
