@@ -148,11 +148,16 @@ def _factorize_arrow_sorted(arrow: pa.ChunkedArray) -> tuple[np.ndarray, pd.Inde
 
 def ordered_codes(values: pd.Series) -> np.ndarray:
     """Codes in value order, not necessarily consecutive: ``value - min`` for integer
-    ids whose range is small (no hashing, no gather), else :func:`factorize_sorted`."""
+    ids whose range is small (no hashing, no gather; int64 ids from 0 are not copied:
+    the result is then a read-only view of the column), else :func:`factorize_sorted`."""
     if values.dtype.kind in "iu" and len(values):
         arr = values.to_numpy()
         lo = int(arr.min())
         if int(arr.max()) - lo < max(4 * len(arr), 1 << 20):
+            if lo == 0 and arr.dtype == np.int64:  # e.g. jf.sessionize's ids: the column itself, read-only
+                view: np.ndarray = arr.view()
+                view.flags.writeable = False
+                return view
             return np.asarray(np.subtract(arr, lo, dtype=np.int64))
     return factorize_sorted(values)[0]
 
