@@ -159,11 +159,15 @@ def test_a_failed_background_write_fails_the_report(tmp_path: Path) -> None:
 
 
 def test_sessions_parquet_written_in_slices_reads_back_the_same(tmp_path: Path) -> None:
-    from journeyflow.report import _write_parquet
+    """The report builds and writes sessions.parquet a slice at a time: it reads back as jf.sessions."""
+    from journeyflow.report import _write_parquet_parts
+    from journeyflow.sessions import _session_parts
 
     ev = jf.sessionize(jf.assign_touchpoints(jf.datasets.simulate_webshop(600, seed=1)))
     table = jf.sessions(ev, conversion=["purchase"])
-    _write_parquet(table, tmp_path / "s.parquet", rows=333)  # several slices, the last one short
+    parts = _session_parts(ev, conversion=["purchase"], rows=333)  # several slices, the last one short
+    _write_parquet_parts(parts, tmp_path / "s.parquet")
+    assert len(table) > 2 * 333
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "s.parquet"), table)
 
 

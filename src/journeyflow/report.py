@@ -652,13 +652,6 @@ def _stage_sessions(run: _Run) -> str | None:
 _PARQUET_ROWS = 1 << 19
 
 
-def _write_parquet(table: pd.DataFrame, path: Path, rows: int = _PARQUET_ROWS) -> None:
-    """``table.to_parquet(path)``, converted to Arrow ``rows`` rows at a time (one row
-    group each), so only a slice is ever held twice: the whole table converted at once
-    held about 200 MB more at 10M events."""
-    _write_parquet_parts((table.iloc[start : start + rows] for start in range(0, max(len(table), 1), rows)), path)
-
-
 def _write_parquet_parts(parts: Iterable[pd.DataFrame], path: Path) -> None:
     """Write the frames ``parts`` (at least one; same columns and dtypes) to one
     Parquet file, one row group each, converting one at a time."""
