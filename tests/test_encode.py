@@ -110,6 +110,18 @@ def test_factorize_rows_compacts_wide_keys_and_takes_rows() -> None:
     assert [tuple(sub_distinct.iloc[c]) for c in sub] == [tuples[r] for r in rows]
 
 
+def test_factorize_rows_widens_the_key_when_a_column_has_many_values() -> None:
+    """After a compaction, 50,000 combinations times a column of 50,000 values pass 2**31:
+    the key must not wrap around in int32."""
+    n = 50_000
+    frame = pd.DataFrame({"a": np.arange(n), "b": np.arange(n)[::-1] * 7})
+    codes, distinct = _encode.factorize_rows(frame)
+    assert len(distinct) == n and len(np.unique(codes)) == n
+    back = distinct.iloc[codes].reset_index(drop=True)
+    assert (back["a"].to_numpy() == frame["a"].to_numpy()).all()
+    assert (back["b"].to_numpy() == frame["b"].to_numpy()).all()
+
+
 @pytest.mark.parametrize("threshold", [1, 10**9])  # the two-thread and the one-pass encoder
 def test_dictionary_encode_both_ways(monkeypatch: pytest.MonkeyPatch, threshold: int) -> None:
     monkeypatch.setattr(_encode, "_PARALLEL_MIN_ROWS", threshold)

@@ -493,7 +493,7 @@ def _compact(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
         present = np.zeros(span, dtype=bool)
         present[key] = True
         distinct = np.flatnonzero(present)
-        table = np.cumsum(present, dtype=np.int64)
+        table = np.cumsum(present, dtype=np.int32 if span < 2**31 else np.int64)  # codes: 4 bytes a row when they fit
         table -= 1
         return table[key], distinct
     codes, distinct = pd.factorize(key, sort=False)
@@ -527,6 +527,8 @@ def factorize_rows(frame: pd.DataFrame, rows: np.ndarray | None = None) -> tuple
             key, distinct = _compact(key, span)
             span = max(len(distinct), 1)
             steps.append(("compact", distinct))
+        if span * k >= 2**31 and key.dtype != np.int64:  # (after a compaction: the next column has many values)
+            key = key.astype(np.int64)
         key *= k
         key += c
         offset = offset * k + shift
