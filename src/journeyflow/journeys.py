@@ -818,18 +818,17 @@ def build_journeys(
             conv_value = np.ones(len(conv_rows), dtype=np.float64)
         users, user_labels = factorize_sorted(frame[names["user_id"]])
         touch_raw = frame[touchpoint]
-        touch_codes, channels = _touch_codes(touch_raw)
-        touch_missing = touch_raw.isna().to_numpy(dtype=bool)
+        touch_at, channels = _touch_codes(touch_raw)
         rows0 = first_rows(sess, times) if entries is None else entries.result()
         # each session's user, start and touch: gathers at scattered rows, two on each thread
         far = pool.submit(lambda: (users[rows0], times[rows0])) if n >= _PARALLEL_ROWS else None
-        s_touch, s_missing = touch_codes[rows0], touch_missing[rows0]
+        s_touch, s_missing = touch_at(rows0)
         s_user, s_start = (users[rows0], times[rows0]) if far is None else far.result()
     n_codes = int(sess.max()) + 1 if n else 0
     # the session codes present, in order (jf.sessionize numbers them 0, 1, ...: all)
     present = slice(None) if n_codes == len(rows0) else sess[rows0]
     c_sess = sess[conv_rows]
-    del sess, touch_codes, touch_missing  # the per-event arrays go as soon as they are used: peak memory
+    del sess, touch_at  # the per-event arrays go as soon as they are used: peak memory
     s_conv = np.bincount(c_sess, minlength=n_codes).astype(np.float64)[present]
     s_value = np.bincount(c_sess, weights=conv_value, minlength=n_codes)[present]
     first_conv = np.full(n_codes, np.iinfo(np.int64).max, dtype=np.int64)
@@ -903,6 +902,8 @@ def build_journeys(
 
 #: From this many events on, build_journeys finds the sessions' first rows on a second thread.
 _PARALLEL_ROWS = 1 << 20
+#: Rows per block where a pass over every event needs a wider temporary.
+_ROW_BLOCK = 1 << 20
 
 
 def _is_identity(order: np.ndarray) -> bool:
@@ -929,17 +930,32 @@ def _conversion_flags(frame: pd.DataFrame, names: Mapping[str, str], conversion:
     return np.asarray(flags, dtype=bool)
 
 
-def _touch_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Codes for touch labels; categories keep their order, others sort; missing -> '(none)'."""
+def _touch_codes(values: pd.Series) -> tuple[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], pd.Index]:
+    """The touch labels (categories keep their order, others sort; missing ->
+    '(none)'; labels that never occur are left out) and a function giving the codes
+    and missing flags of the touches at some rows. A categorical's codes are read only
+    at those rows: no per-event array is made."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         n_cats = len(values.cat.categories)
-        small = np.int16 if n_cats < 2**15 - 1 else np.int32  # 2 bytes per event, not 8
-        raw = values.cat.codes.to_numpy().astype(small)
-        raw[raw < 0] = n_cats  # missing -> "(none)", after the categories
-        used = np.bincount(raw, minlength=n_cats + 1) > 0  # channels that never occur are not touches
+        small = np.int16 if n_cats < 2**15 - 1 else np.int32  # 2 bytes per touch, not 8
+        raw = values.cat.codes.to_numpy()  # -1: missing; the column's own codes, not copied
+        used = np.zeros(n_cats + 1, dtype=bool)  # channels that never occur are not touches
+        for start in range(0, len(raw), _ROW_BLOCK):  # a loop over blocks of rows (no intp copy of them all)
+            seen = np.bincount(raw[start : start + _ROW_BLOCK] + 1, minlength=n_cats + 1) > 0  # missing first
+            used |= np.roll(seen, -1)  # missing last
         renumber = (np.cumsum(used) - 1).astype(small)
         cats = [str(c) for c in values.cat.categories[used[:n_cats]]] + (["(none)"] if used[n_cats] else [])
-        return renumber[raw], pd.Index(cats, dtype=object)
+
+        def at(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            code = raw[rows].astype(small)
+            missing = code < 0
+            code[missing] = n_cats  # "(none)", after the categories
+            return np.asarray(renumber[code]), missing
+
+        return at, pd.Index(cats, dtype=object)
     text = values.astype(object).where(values.notna(), "(none)")
     codes, uniques = pd.factorize(text.astype(str), sort=True)
-    return codes.astype(np.int64), pd.Index(np.asarray(uniques, dtype=object), dtype=object)
+    missing = values.isna().to_numpy(dtype=bool)
+    return (lambda rows: (codes[rows].astype(np.int64), missing[rows])), pd.Index(
+        np.asarray(uniques, dtype=object), dtype=object
+    )
