@@ -31,6 +31,7 @@ from ._compact import (
     readonly,
     same_bits,
 )
+from ._encode import PARALLEL_ROWS
 from ._validation import check_frame, describe
 from .exceptions import DataError, InputTypeError, OptionError, SchemaError
 from .schema import resolve_columns
@@ -901,7 +902,7 @@ def build_journeys(
 
 
 #: From this many events on, build_journeys finds the sessions' first rows on a second thread.
-_PARALLEL_ROWS = 1 << 20
+_PARALLEL_ROWS = PARALLEL_ROWS  # (a module copy: tests set it per module)
 #: Rows per block where a pass over every event needs a wider temporary.
 _ROW_BLOCK = 1 << 20
 

@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import boundaries, factorize_rows, factorize_sorted, sort_groups, time_ns
+from ._encode import (
+    PARALLEL_ROWS,
+    boundaries,
+    factorize_rows,
+    factorize_sorted,
+    sort_groups,
+    time_ns,
+)
 from ._validation import check_frame, closest, describe, lookup
 from .exceptions import InputTypeError, OptionError
 from .rules import load_toml
@@ -295,7 +302,7 @@ def _bit_tables(n_phases: int) -> tuple[np.ndarray, np.ndarray]:
 
 #: From this many events on, assign_phases works on two threads (the phase masks
 #: beside the sort, then each half of the users).
-_PARALLEL_ROWS = 1 << 20
+_PARALLEL_ROWS = PARALLEL_ROWS  # (a module copy: tests set it per module)
 
 
 def phase_codes(masks: np.ndarray, starts: np.ndarray, order: np.ndarray, n_phases: int) -> np.ndarray:

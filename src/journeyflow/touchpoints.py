@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_rows, first_rows, ordered_codes, small_int, time_ns
+from ._encode import PARALLEL_ROWS, factorize_rows, first_rows, ordered_codes, small_int, time_ns
 from ._validation import check_frame, check_option, describe
 from .exceptions import InputTypeError
 from .rules import Rule, RuleSet, iter_rules, load_toml
@@ -345,7 +345,7 @@ def assign_touchpoints(
 
 
 #: From this many events on, channels and touchpoints are assigned on two threads.
-_PARALLEL_ROWS = 1 << 20
+_PARALLEL_ROWS = PARALLEL_ROWS  # (a module copy: tests set it per module)
 
 
 def _session_channels(out: pd.DataFrame, names: Mapping[str, str], ch_rules: RuleSet, keep_channel: bool) -> pd.Categorical:
