@@ -9,7 +9,6 @@ sum to the journeys' total conversions and whose value sums to their total value
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -149,41 +148,30 @@ def position_credit(jr: Journeys, specs: list[Shares]) -> list[tuple[np.ndarray,
             if share is not None:
                 ends[end].append((i, share))
     size = BLOCK * _CREDIT_BLOCKS
-
-    def run(first_block: int, step: int) -> list[np.ndarray]:
-        """The sums over every ``step``-th block from ``first_block`` on."""
-        totals = [np.zeros((n_ch, 2 * len(cols))) for cols in ends]
-        for a in range(first_block * size, jr.n_paths, step * size):  # a loop over blocks of paths
-            b = min(a + size, jr.n_paths)
-            lo, hi = int(offsets[a]), int(offsets[b])
-            filled = np.flatnonzero(lengths[a:b] > 0)  # paths with touches
-            one_each = np.arange(len(filled) + 1)
-            at: tuple[tuple[np.ndarray, np.ndarray, Any], ...] = (  # (codes, CSC pointers, rows of the paths)
-                (touches[lo:hi], offsets[a : b + 1] - lo, slice(a, b)),  # every touch
-                (touches[offsets[a:b][filled]], one_each, filled + a),  # first touches
-                (touches[offsets[a + 1 : b + 1][filled] - 1], one_each, filled + a),  # last touches
-            )
-            for (codes, pointers, rows), cols, total in zip(at, ends, totals, strict=True):
-                if cols:
-                    y = np.empty((len(pointers) - 1, 2 * len(cols)))
-                    here = [amount[rows] for amount in amounts]
-                    for k, (_, share) in enumerate(cols):  # a loop over models
-                        part = share[rows]
-                        for m, amount in enumerate(here):
-                            np.multiply(part, amount, out=y[:, 2 * k + m])
-                    matrix = sp.csc_matrix(
-                        (np.ones(len(codes)), codes.astype(np.int32), pointers.astype(np.int32)),
-                        shape=(n_ch, len(pointers) - 1),
-                    )
-                    total += matrix @ y
-        return totals
-
-    if jr.n_paths > size:  # numpy and scipy release the GIL: alternate blocks on two threads
-        with ThreadPoolExecutor(2) as pool:
-            halves = list(pool.map(run, (0, 1), (2, 2)))
-        totals = [x + y for x, y in zip(*halves, strict=True)]
-    else:
-        totals = run(0, 1)
+    totals = [np.zeros((n_ch, 2 * len(cols))) for cols in ends]
+    for a in range(0, jr.n_paths, size):  # a loop over blocks of paths
+        b = min(a + size, jr.n_paths)
+        lo, hi = int(offsets[a]), int(offsets[b])
+        filled = np.flatnonzero(lengths[a:b] > 0)  # paths with touches
+        one_each = np.arange(len(filled) + 1)
+        at: tuple[tuple[np.ndarray, np.ndarray, Any], ...] = (  # (codes, CSC pointers, rows of the paths)
+            (touches[lo:hi], offsets[a : b + 1] - lo, slice(a, b)),  # every touch
+            (touches[offsets[a:b][filled]], one_each, filled + a),  # first touches
+            (touches[offsets[a + 1 : b + 1][filled] - 1], one_each, filled + a),  # last touches
+        )
+        for (codes, pointers, rows), cols, total in zip(at, ends, totals, strict=True):
+            if cols:
+                y = np.empty((len(pointers) - 1, 2 * len(cols)))
+                here = [amount[rows] for amount in amounts]
+                for k, (_, share) in enumerate(cols):  # a loop over models
+                    part = share[rows]
+                    for m, amount in enumerate(here):
+                        np.multiply(part, amount, out=y[:, 2 * k + m])
+                matrix = sp.csc_matrix(
+                    (np.ones(len(codes)), codes.astype(np.int32), pointers.astype(np.int32)),
+                    shape=(n_ch, len(pointers) - 1),
+                )
+                total += matrix @ y
     out = np.zeros((len(specs), 2, n_ch))
     for cols, total in zip(ends, totals, strict=True):
         for k, (i, _) in enumerate(cols):
