@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -98,6 +100,21 @@ def factorize_sorted(values: pd.Series | np.ndarray) -> tuple[np.ndarray, pd.Ind
 #: their work over two threads: measured at 10M, 1M and 600k events it paid, at 300k
 #: and 100k it did not (thread start and the worker's own heap cost more).
 PARALLEL_ROWS = 1 << 19
+
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+
+
+def both(here: Callable[[], _A], beside: Callable[[], _B], threads: bool) -> tuple[_A, _B]:
+    """``(here(), beside())``; with ``threads``, ``beside`` runs on a second thread
+    while ``here`` runs on this one (numpy and Arrow release the GIL). Put the work
+    that allocates less on ``beside``: memory a worker thread frees goes back to the
+    system, and the next call faults it in again."""
+    if not threads:
+        return here(), beside()
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(beside)
+        return here(), pending.result()
 
 
 # Arrow arrays are immutable, so the codes of one are valid for as long as it lives.

@@ -21,7 +21,6 @@ move the person on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import pandas as pd
 
 from ._encode import (
     PARALLEL_ROWS,
+    both,
     boundaries,
     factorize_rows,
     factorize_sorted,
@@ -327,10 +327,8 @@ def phase_codes(masks: np.ndarray, starts: np.ndarray, order: np.ndarray, n_phas
     mid = len(order) // 2
     if len(order) >= _PARALLEL_ROWS and starts[mid:].any():
         mid += int(np.argmax(starts[mid:]))  # the first user start from the middle on
-        with ThreadPoolExecutor(1) as pool:
-            second = pool.submit(_phase_codes_into, out, masks, starts[mid:], order[mid:], n_phases)
-            _phase_codes_into(out, masks, starts[:mid], order[:mid], n_phases)
-            second.result()
+        both(lambda: _phase_codes_into(out, masks, starts[:mid], order[:mid], n_phases),
+             lambda: _phase_codes_into(out, masks, starts[mid:], order[mid:], n_phases), True)
     else:
         _phase_codes_into(out, masks, starts, order, n_phases)
     return out
@@ -460,14 +458,8 @@ def assign_phases(
             order = order.astype(np.int32)  # held to the end: half the memory
         return order, starts
 
-    if len(out) >= _PARALLEL_ROWS:  # the (user, time) sort on a second thread while the masks are found
-        with ThreadPoolExecutor(1) as pool:
-            sorting = pool.submit(sort)
-            masks = _phase_masks(m, keys)
-            order, starts = sorting.result()
-    else:
-        masks = _phase_masks(m, keys)
-        order, starts = sort()
+    # the (user, time) sort beside the phase masks, on a second thread for large logs
+    masks, (order, starts) = both(lambda: _phase_masks(m, keys), sort, len(out) >= _PARALLEL_ROWS)
     idx = phase_codes(masks, starts, order, len(m.phases))
     phase = pd.Categorical.from_codes(idx, categories=list(m.phases), ordered=True)
     return out.assign(phase=pd.Series(phase, index=out.index))

@@ -44,7 +44,6 @@ Unassigned        anything else
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._encode import PARALLEL_ROWS, factorize_rows, first_rows, ordered_codes, small_int, time_ns
+from ._encode import (
+    PARALLEL_ROWS,
+    both,
+    factorize_rows,
+    first_rows,
+    ordered_codes,
+    small_int,
+    time_ns,
+)
 from ._validation import check_frame, check_option, describe
 from .exceptions import InputTypeError
 from .rules import Rule, RuleSet, iter_rules, load_toml
@@ -322,6 +329,7 @@ def assign_touchpoints(
         names["session_id"] = "session_id"
     tp_fields = {f: names[f] for f in ("event", "page", "url") if f in names}
     frame = out[list(tp_fields.values())].set_axis(list(tp_fields), axis=1)
+
     def touchpoints(frame: pd.DataFrame) -> dict[str, pd.Series]:
         which = tp_rules.match_rules(frame)
         return {
@@ -333,14 +341,12 @@ def assign_touchpoints(
     if any(c.field == "channel" for r in tp_rules.rules for c in r.conditions):  # touchpoints need the channel
         channel = _session_channels(out, names, ch_rules, keep_channel)
         columns_tp = touchpoints(frame.assign(channel=pd.Series(channel, index=frame.index)))
-    elif len(out) >= _PARALLEL_ROWS:  # independent: the touchpoints on a second thread (numpy releases the GIL)
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(touchpoints, frame)
-            channel = _session_channels(out, names, ch_rules, keep_channel)
-            columns_tp = pending.result()
-    else:
-        channel = _session_channels(out, names, ch_rules, keep_channel)
-        columns_tp = touchpoints(frame)
+    else:  # independent: the touchpoints beside the channels, on a second thread for large logs
+        channel, columns_tp = both(
+            lambda: _session_channels(out, names, ch_rules, keep_channel),
+            lambda: touchpoints(frame),
+            len(out) >= _PARALLEL_ROWS,
+        )
     return out.assign(channel=pd.Series(channel, index=out.index), **columns_tp)
 
 
