@@ -207,6 +207,11 @@ def test_missing_touches_label_drop_and_empty_journeys() -> None:
     )
     labelled = jf.build_journeys(ev, value=None)
     assert labelled.to_paths(aggregate=False)["path"].tolist() == ["Email > (none)", "(none)"]
+    # the same as a categorical with an unused category: the same touches and channels
+    cat = ev.assign(channel=pd.Categorical(ev["channel"], categories=["Display", "Email"]))
+    as_cat = jf.build_journeys(cat, value=None)
+    assert as_cat.to_paths(aggregate=False)["path"].tolist() == ["Email > (none)", "(none)"]
+    assert list(as_cat.channels) == ["Email", "(none)"]
     dropped = jf.build_journeys(ev, value=None, missing="drop")
     assert dropped.to_paths(aggregate=False)["path"].tolist() == ["Email", ""]
     assert dropped.total_conversions == 2  # the empty journey is kept by default

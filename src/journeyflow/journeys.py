@@ -903,8 +903,6 @@ def build_journeys(
 
 #: From this many events on, build_journeys finds the sessions' first rows on a second thread.
 _PARALLEL_ROWS = PARALLEL_ROWS  # (a module copy: tests set it per module)
-#: Rows per block where a pass over every event needs a wider temporary.
-_ROW_BLOCK = 1 << 20
 
 
 def _is_identity(order: np.ndarray) -> bool:
@@ -941,9 +939,7 @@ def _touch_codes(values: pd.Series) -> tuple[Callable[[np.ndarray], tuple[np.nda
         small = np.int16 if n_cats < 2**15 - 1 else np.int32  # 2 bytes per touch, not 8
         raw = values.cat.codes.to_numpy()  # -1: missing; the column's own codes, not copied
         used = np.zeros(n_cats + 1, dtype=bool)  # channels that never occur are not touches
-        for start in range(0, len(raw), _ROW_BLOCK):  # a loop over blocks of rows (no intp copy of them all)
-            seen = np.bincount(raw[start : start + _ROW_BLOCK] + 1, minlength=n_cats + 1) > 0  # missing first
-            used |= np.roll(seen, -1)  # missing last
+        used[raw] = True  # code -1 (missing) marks the last entry, "(none)"; numpy buffers the narrow index
         renumber = (np.cumsum(used) - 1).astype(small)
         cats = [str(c) for c in values.cat.categories[used[:n_cats]]] + (["(none)"] if used[n_cats] else [])
 
