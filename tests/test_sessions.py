@@ -259,3 +259,13 @@ def test_sessions_table_matches_groupby():
     assert ss["n_conversions"].tolist() == g["event"].apply(lambda e: int((e == "purchase").sum())).tolist()
     assert ss["n_events"].sum() == len(ev)
     assert (ss["duration"] == ss["end"] - ss["start"]).all()
+
+
+def test_sessions_table_with_far_apart_session_ids() -> None:
+    """Session ids of your own spread over 10**12 give the same table as jf.sessionize's
+    0, 1, ... (they are encoded, not used as positions in a table of that size)."""
+    ev = jf.sessionize(jf.datasets.simulate_webshop(50, seed=1))
+    dense = jf.sessions(ev)
+    spread = jf.sessions(ev.assign(session_id=ev["session_id"] * 10**12 + 5))
+    assert (spread["session_id"] == dense["session_id"] * 10**12 + 5).all()
+    pd.testing.assert_frame_equal(spread.drop(columns="session_id"), dense.drop(columns="session_id"))

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_sorted, first_last_rows, sort_groups, time_ns
+from ._encode import factorize_sorted, first_last_rows, ordered_codes, sort_groups, time_ns
 from ._typing import DurationLike
 from ._validation import check_duration, check_frame, describe
 from .exceptions import DataError, InputTypeError
@@ -313,10 +313,7 @@ def _session_rows(
     if len(events) == 0:
         raise DataError("events is empty: there are no sessions to describe.")
     t = time_ns(events[names["timestamp"]])
-    lo = int(sid.min())
-    code = sid.astype(np.int64, copy=False)  # sessionize's ids (from 0) are used as they are
-    if lo:
-        code = code - lo
+    code = ordered_codes(events[names["session_id"]])  # sessionize's ids (from 0) as they are, not copied
     first, last, counts = first_last_rows(code, t)  # each session's first and last event, and its size
     assert last is not None and counts is not None
     del t
