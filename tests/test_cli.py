@@ -272,18 +272,29 @@ def test_engine_options_need_the_dask_engine(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
-def test_the_command_line_asks_glibc_for_one_heap(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One glibc heap for the command's threads (see cli._one_heap): set on glibc, left
-    alone when the user chose MALLOC_ARENA_MAX or the platform is not Linux."""
+def test_the_command_line_tunes_glibc_malloc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One heap and large thresholds for the command's allocator (see cli._tune_heap):
+    each option set unless the user chose its environment variable, nothing off Linux."""
     import platform
 
     from journeyflow import cli
 
     if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
-        monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-        assert cli._one_heap() is True
+        assert cli._glibc_mallopt() is not None
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(cli, "_glibc_mallopt", lambda: lambda option, value: calls.append((option, value)) or 1)
+    for env in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(env, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert cli._tune_heap() == {
+        "MALLOC_ARENA_MAX": 1, "MALLOC_MMAP_THRESHOLD_": 1 << 30, "MALLOC_TRIM_THRESHOLD_": 1 << 30}
+    assert calls == [(-8, 1), (-3, 1 << 30), (-1, 1 << 30)]  # M_ARENA_MAX, M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    calls.clear()
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert cli._one_heap() is False
-    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "0")
+    assert cli._tune_heap() == {"MALLOC_MMAP_THRESHOLD_": 1 << 30}
+    assert calls == [(-3, 1 << 30)]
+    monkeypatch.setattr(cli, "_glibc_mallopt", lambda: lambda option, value: 0)  # refused
+    assert cli._tune_heap() == {}
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert cli._one_heap() is False
+    assert cli._tune_heap() == {}
