@@ -146,6 +146,7 @@ def test_present_codes_equal_a_sorted_factorize_of_the_values_present(categorica
     assert codes.tolist() == want_codes.tolist()
     dropped, kept = _encode.present_codes(values)  # missing values: code -1
     assert kept == ["app", "chat", "web"] and dropped.tolist() == [2, -1, 0, 2, 1, -1]
+    assert _encode.present_values(values) == sorted(set(values.dropna()))  # the labels alone
 
 
 @settings(max_examples=80, deadline=None)

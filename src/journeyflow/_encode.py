@@ -35,6 +35,7 @@ __all__ = [
     "narrow_codes",
     "ordered_codes",
     "present_codes",
+    "present_values",
     "row_codes",
     "small_int",
     "sort_groups",
@@ -510,6 +511,21 @@ def present_codes(values: pd.Series, missing: str | None = None) -> tuple[np.nda
     label ``missing`` (sorted with the rest), or the code -1 when ``missing`` is None.
     """
     raw, uniques, shift = _raw_codes(values, None)  # narrow codes: no full-length int64 temporaries
+    keep, names = _present(raw, uniques, shift, missing)
+    rank = np.full(len(uniques), -1, dtype=np.int64)
+    rank[keep] = np.arange(len(keep), dtype=np.int64)
+    return np.roll(rank, -shift)[raw], names
+
+
+def present_values(values: pd.Series) -> list[Any]:
+    """The distinct values that occur (missing values left out), sorted: the labels of
+    :func:`present_codes` without a full-length array of codes."""
+    return _present(*_raw_codes(values, None), None)[1]
+
+
+def _present(raw: np.ndarray, uniques: np.ndarray, shift: int, missing: str | None) -> tuple[np.ndarray, list[Any]]:
+    """Positions in ``uniques`` of the values that occur in ``raw`` (codes shifted by
+    ``shift``), in sorted order of the values, and those values (see :func:`present_codes`)."""
     used = np.zeros(len(uniques), dtype=bool)
     used[raw] = True  # code -1 (missing, shift 1) marks the last entry: rolled back below
     used = np.roll(used, shift)
@@ -517,9 +533,7 @@ def present_codes(values: pd.Series, missing: str | None = None) -> tuple[np.nda
     keep = [i for i in np.flatnonzero(used) if labels[i] is not None or missing is not None]
     names = [labels[i] if labels[i] is not None else missing for i in keep]
     order = sorted(range(len(keep)), key=lambda j: str(names[j]))  # a sort of the distinct values
-    rank = np.full(len(uniques), -1, dtype=np.int64)
-    rank[np.asarray(keep, dtype=np.int64)[order]] = np.arange(len(keep), dtype=np.int64)
-    return np.roll(rank, -shift)[raw], [names[j] for j in order]
+    return np.asarray(keep, dtype=np.int64)[order], [names[j] for j in order]
 
 
 def _compact(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import _html
-from ._encode import factorize_sorted, ordered_codes, present_codes
+from ._encode import factorize_sorted, ordered_codes, present_values
 from ._progress import NullProgress, Progress, StageRecord, StageTimer
 from ._version import __version__
 from .config import ReportConfig, check_relative_path
@@ -186,6 +186,7 @@ class _Run:
     journeys: Any = None
     attribution: pd.DataFrame | None = None
     funnel_people: tuple[list[str], pd.DataFrame, list[str]] | None = None  # steps, per-person rows, labels
+    event_names: set[str] | None = None  # the event names that occur (for the funnel steps)
     charts: dict[str, Path] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)
@@ -685,8 +686,10 @@ def _funnel_steps(run: _Run, present: set[str] | None = None) -> list[str] | Non
     that occur; ``present``: the event names in the data, when already known."""
     cfg = run.config
     if present is None:
-        assert run.events is not None
-        present = {str(v) for v in present_codes(run.events["event"])[1]}
+        if run.event_names is None:
+            assert run.events is not None
+            run.event_names = {str(v) for v in present_values(run.events["event"])}
+        present = run.event_names
     if cfg.funnel.steps is not None:
         missing = [s for s in cfg.funnel.steps if s not in present]
         if missing:
