@@ -184,7 +184,7 @@ def test_report_tables_equal_the_public_functions(tmp_path: Path) -> None:
     out = tmp_path / "r"
     jf.run_report(raw, out_dir=out, config=cfg)
     ev = jf.assign_phases(jf.assign_touchpoints(jf.sessionize(raw)), model=cfg.phases.model)
-    steps = _funnel_steps(SimpleNamespace(config=cfg, events=ev))  # type: ignore[arg-type]
+    steps = _funnel_steps(SimpleNamespace(config=cfg, events=ev, event_names=None))  # type: ignore[arg-type]
     assert steps is not None and len(steps) >= 3
     f = cfg.funnel
     expected = {
@@ -270,6 +270,28 @@ def test_engine_options_need_the_dask_engine(tmp_path: Path) -> None:
     res = run("report", "--out", str(tmp_path / "r"), "--workers", "2")
     assert res.returncode == 2 and "--engine dask" in res.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_the_command_line_gives_arrow_jemalloc_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrow's pool for the command (see cli._arrow_pool): jemalloc where pyarrow has it,
+    the user's ARROW_DEFAULT_MEMORY_POOL left alone."""
+    import pyarrow as pa
+
+    from journeyflow import cli
+
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        assert cli._arrow_pool() is None and pa.default_memory_pool().backend_name == before.backend_name
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        try:
+            pa.jemalloc_memory_pool()
+        except NotImplementedError:
+            assert cli._arrow_pool() is None
+        else:
+            assert cli._arrow_pool() == "jemalloc" == pa.default_memory_pool().backend_name
+    finally:
+        pa.set_memory_pool(before)
 
 
 def test_the_command_line_tunes_glibc_malloc(monkeypatch: pytest.MonkeyPatch) -> None:

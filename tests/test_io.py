@@ -316,6 +316,37 @@ def test_parquet_with_timestamp_column_round_trips(tmp_path: Path) -> None:
     assert back["revenue"].equals(ev["revenue"])
 
 
+@pytest.mark.parametrize("index", [False, True])
+def test_a_parquet_file_read_a_column_at_a_time_equals_arrows_whole_read(tmp_path: Path, index: bool) -> None:
+    """A single Parquet file is read column by column on two threads (io._read_parquet_frame):
+    the frame equals pyarrow's whole-table conversion, dtypes included (categoricals,
+    zone-aware times, Arrow text with nulls and several row groups); a stored index
+    is not taken for a column."""
+    from journeyflow.io import _read_parquet_frame
+
+    ev = jf.datasets.simulate_webshop(120, seed=3)
+    ev.loc[ev.index[::7], "utm_campaign"] = None
+    ev["note"] = pd.Series(np.where(np.arange(len(ev)) % 5 == 0, None, "x"), dtype="str")
+    if index:
+        ev.index = pd.Index([f"r{i}" for i in range(len(ev))], name="row_name")
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.Table.from_pandas(ev, preserve_index=index), path, row_group_size=97)
+    assert pq.ParquetFile(path).num_row_groups > 1
+    got = _read_parquet_frame(path)
+    want = pq.read_table(path).to_pandas().reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+    assert list(got.columns) == [c for c in ev.columns]
+    assert got["note"].isna().sum() == ev["note"].isna().sum()
+
+
+def test_a_damaged_parquet_file_is_a_read_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    jf.datasets.simulate_webshop(20, seed=1).to_parquet(path)
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # cut in half
+    with pytest.raises(ReadError, match=r"broken\.parquet"):
+        jf.read_events(path)
+
+
 # ---------------------------------------------------------------- properties
 
 _user = st.one_of(st.none(), st.just(""), st.sampled_from(["a", "b", "ç", "用户"]))
