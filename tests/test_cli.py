@@ -272,28 +272,6 @@ def test_engine_options_need_the_dask_engine(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
-def test_the_command_line_gives_arrow_jemalloc_unless_the_user_chose(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Arrow's pool for the command (see cli._arrow_pool): jemalloc where pyarrow has it,
-    the user's ARROW_DEFAULT_MEMORY_POOL left alone."""
-    import pyarrow as pa
-
-    from journeyflow import cli
-
-    before = pa.default_memory_pool()
-    try:
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
-        assert cli._arrow_pool() is None and pa.default_memory_pool().backend_name == before.backend_name
-        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
-        try:
-            pa.jemalloc_memory_pool()
-        except NotImplementedError:
-            assert cli._arrow_pool() is None
-        else:
-            assert cli._arrow_pool() == "jemalloc" == pa.default_memory_pool().backend_name
-    finally:
-        pa.set_memory_pool(before)
-
-
 def test_the_command_line_tunes_glibc_malloc(monkeypatch: pytest.MonkeyPatch) -> None:
     """One heap and large thresholds for the command's allocator (see cli._tune_heap):
     each option set unless the user chose its environment variable, nothing off Linux."""

@@ -185,7 +185,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit code.
     """
     _tune_heap()
-    _arrow_pool()
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -246,27 +245,6 @@ def _tune_heap() -> dict[str, int]:
     if mallopt is None:
         return {}
     return {env: value for env, option, value in _HEAP_OPTIONS if env not in os.environ and mallopt(option, value)}
-
-
-def _arrow_pool() -> str | None:
-    """Give Arrow's allocations to jemalloc for this process; the pool's name when set.
-
-    pyarrow's default pool (mimalloc) kept the pages of the buffers Arrow freed (the
-    Parquet read's, the dictionary encodings') resident: the report on 10M events
-    peaked at 1,406-1,414 MB with it and 1,279-1,291 MB with jemalloc, in about the
-    same time. Done for the command line only, when pyarrow has jemalloc and the user
-    has not chosen a pool (``ARROW_DEFAULT_MEMORY_POOL``).
-    """
-    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
-        return None
-    import pyarrow as pa
-
-    try:
-        pool = pa.jemalloc_memory_pool()
-    except (NotImplementedError, AttributeError):  # a build without jemalloc (e.g. Windows)
-        return None
-    pa.set_memory_pool(pool)
-    return str(pool.backend_name)
 
 
 def _glibc_mallopt() -> Callable[[int, int], int] | None:
