@@ -172,8 +172,10 @@ def test_sessions_parquet_written_in_slices_reads_back_the_same(tmp_path: Path) 
 
 
 def test_report_tables_equal_the_public_functions(tmp_path: Path) -> None:
-    """The report counts the step funnel once for funnel.csv and drop_off.csv, and the
-    phase funnel without a sort: the tables equal jf.funnel, jf.drop_off and jf.phase_funnel."""
+    """The report counts the step funnel once for funnel.csv and drop_off.csv, the
+    phase funnel without a sort, and passes the sessions' rows from sessionize on to
+    the channels, sessions.parquet and the journeys: the tables equal jf.funnel,
+    jf.drop_off, jf.phase_funnel, jf.sessions and jf.attribute of jf.build_journeys."""
     import io
     from types import SimpleNamespace
 
@@ -192,10 +194,17 @@ def test_report_tables_equal_the_public_functions(tmp_path: Path) -> None:
         "drop_off.csv": jf.drop_off(ev, steps, window=f.window, mode=f.mode),
         "phase_funnel.csv": jf.phase_funnel(ev, cfg.phases.model),
     }
+    c = cfg.conversion
+    jr = jf.build_journeys(ev, conversion=list(c.events), touchpoint=c.touchpoint, lookback=c.lookback)
+    from journeyflow.report import _models
+
+    expected["attribution.csv"] = jf.attribute(jr, models=_models(cfg))
     for name, table in expected.items():
         assert len(table) > 0, name
         want = pd.read_csv(io.StringIO(table.to_csv(index=False)))
         pd.testing.assert_frame_equal(pd.read_csv(out / name), want, obj=name)
+    # the sessions' rows found by the sessionize stage and passed on: the same table
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "sessions.parquet"), jf.sessions(ev, conversion=list(c.events)))
 
 
 def test_subcommands_write_tables(tmp_path: Path) -> None:

@@ -246,6 +246,30 @@ def test_row_order_independence_and_gaps(rows, seed):
     assert (out.groupby("session_id")["user_id"].nunique() == 1).all()
 
 
+@settings(max_examples=60, deadline=None)
+@given(rows=event_rows, seed=st.integers(0, 2**31 - 1), maxd=st.sampled_from([None, 15]))
+def test_session_index_is_each_sessions_first_and_last_row_and_size(rows, seed, maxd):
+    """_sessionize's SessionIndex (passed on to later steps in the report) equals a
+    plain group-by of the ids it wrote: the first and last row by (time, input
+    position) and the size of each session, whatever the row order."""
+    from journeyflow.sessions import _sessionize
+
+    users, minutes, camp = zip(*rows)
+    ev = frame(list(users), list(minutes), utm_source=list(camp))
+    ev = ev.iloc[np.random.default_rng(seed).permutation(len(ev))]
+    out, index = _sessionize(ev, timeout="30min", max_duration=None if maxd is None else f"{maxd}min",
+                             split_on_campaign=True)
+    assert out.equals(sessionize(ev, timeout="30min", max_duration=None if maxd is None else f"{maxd}min",
+                                 split_on_campaign=True))
+    by = pd.DataFrame({"sid": out["session_id"].to_numpy(), "t": out["timestamp"].to_numpy(),
+                       "pos": np.arange(len(out))}).sort_values(["sid", "t", "pos"])
+    grouped = by.groupby("sid")["pos"]
+    assert index.first.tolist() == grouped.first().tolist()
+    assert index.last.tolist() == grouped.last().tolist()
+    assert index.counts.tolist() == grouped.size().tolist()
+    assert grouped.ngroups == out["session_id"].max() + 1  # every id 0 .. S-1 has its entry
+
+
 def test_sessions_table_matches_groupby():
     rng = np.random.default_rng(3)
     n = 500

@@ -35,6 +35,7 @@ from ._encode import PARALLEL_ROWS
 from ._validation import check_frame, describe
 from .exceptions import DataError, InputTypeError, OptionError, SchemaError
 from .schema import resolve_columns
+from .sessions import SessionIndex
 
 __all__ = ["Journeys", "build_journeys"]
 
@@ -777,6 +778,30 @@ def build_journeys(
     1     Paid Search          0.0    1.0    0.0
     2         Display          0.0    1.0    0.0
     """
+    return _build_journeys(
+        events, conversion=conversion, touchpoint=touchpoint, lookback=lookback, value=value, unit=unit,
+        collapse_repeats=collapse_repeats, missing=missing, drop_empty=drop_empty, segments=segments,
+        columns=columns,
+    )
+
+
+def _build_journeys(
+    events: pd.DataFrame,
+    *,
+    conversion: str | Sequence[str] = "purchase",
+    touchpoint: str = "channel",
+    lookback: Any = "30D",
+    value: str | None = "revenue",
+    unit: str = "session",
+    collapse_repeats: bool = False,
+    missing: str = "label",
+    drop_empty: bool = False,
+    segments: Sequence[str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    index: SessionIndex | None = None,
+) -> Journeys:
+    """:func:`build_journeys`; ``index``: the sessions' rows from ``sessions._sessionize``
+    for these events (each session's first row not found again)."""
     from ._encode import factorize_sorted, first_rows, ordered_codes, sort_order, time_ns
     from ._validation import check_duration, check_option
 
@@ -800,12 +825,14 @@ def build_journeys(
 
         frame = sessionize(events, columns=columns)
         names["session_id"] = "session_id"
+        index = None  # (not these sessions')
     n = len(frame)
     times = time_ns(frame[names["timestamp"]])
     sess = ordered_codes(frame[names["session_id"]]) if unit == "session" else np.arange(n, dtype=np.int64)
     with ThreadPoolExecutor(1) as pool:
         # sessions: the first row (by time) gives user, start and touch; on a second thread for large logs
-        entries = pool.submit(first_rows, sess, times) if n >= _PARALLEL_ROWS else None
+        known = index is not None and unit == "session"
+        entries = pool.submit(first_rows, sess, times) if n >= _PARALLEL_ROWS and not known else None
         conv = _conversion_flags(frame, names, conversion)
         conv_rows = np.flatnonzero(conv)  # few: per-session sums only look at these
         del conv
@@ -820,7 +847,11 @@ def build_journeys(
         users, user_labels = factorize_sorted(frame[names["user_id"]])
         touch_raw = frame[touchpoint]
         touch_at, channels = _touch_codes(touch_raw)
-        rows0 = first_rows(sess, times) if entries is None else entries.result()
+        if known:
+            assert index is not None
+            rows0 = index.first
+        else:
+            rows0 = first_rows(sess, times) if entries is None else entries.result()
         # each session's user, start and touch: gathers at scattered rows, two on each thread
         far = pool.submit(lambda: (users[rows0], times[rows0])) if n >= _PARALLEL_ROWS else None
         s_touch, s_missing = touch_at(rows0)
@@ -837,12 +868,14 @@ def build_journeys(
     s_conv_time = first_conv[present]
     # sessions in (user, start) order (already so for jf.sessionize's numbering);
     # a journey ends with each converting session
-    so = sort_order(s_user, s_start)
-    if not _is_identity(so):
+    # (sessionize numbers sessions by (user, start): with its index they are in order)
+    so = None if known else sort_order(s_user, s_start)
+    if so is not None and not _is_identity(so):
         s_user, s_start, s_touch, s_missing = s_user[so], s_start[so], s_touch[so], s_missing[so]
         s_conv, s_value, s_conv_time, rows0 = s_conv[so], s_value[so], s_conv_time[so], rows0[so]
+    del so
     s_rows0 = rows0
-    m = len(so)
+    m = len(s_user)
     new_user = np.ones(m, dtype=bool)
     new_user[1:] = s_user[1:] != s_user[:-1]
     prev_conv = np.zeros(m, dtype=bool)

@@ -187,6 +187,7 @@ class _Run:
     attribution: pd.DataFrame | None = None
     funnel_people: tuple[list[str], pd.DataFrame, list[str]] | None = None  # steps, per-person rows, labels
     event_names: set[str] | None = None  # the event names that occur (for the funnel steps)
+    session_index: Any = None  # sessions.SessionIndex of the events, from the sessionize stage
     charts: dict[str, Path] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)
@@ -565,7 +566,11 @@ def _validate(src: Any, cfg: ReportConfig, *, mapped: bool) -> tuple[pd.DataFram
 def _stage_sessionize(run: _Run) -> str | None:
     assert run.events is not None
     s = run.config.sessions
-    run.events = _package().sessionize(
+    from .sessions import _sessionize
+
+    # the sessions' rows are passed on to the stages that need them (touchpoints, the
+    # sessions table, journeys): found once, not three times
+    run.events, run.session_index = _sessionize(
         run.events, timeout=s.timeout, max_duration=s.max_duration, split_on_campaign=s.split_on_campaign
     )
     return None
@@ -584,14 +589,9 @@ def _stage_touchpoints(run: _Run) -> str | None:
         kwargs["touchpoint_rules"] = _load_rules(
             run.config, opts.touchpoint_rules, "TouchpointRules", "touchpoints.touchpoint_rules"
         )
-    func = _public("assign_touchpoints")
-    for key in kwargs:
-        if not _accepts(func, key):
-            raise OptionError(
-                f"Config key 'touchpoints.{'channel_rules' if key == 'rules' else key}' is not "
-                "supported by this version of jf.assign_touchpoints; remove it."
-            )
-    run.events = func(run.events, **kwargs)
+    from .touchpoints import _assign_touchpoints
+
+    run.events = _assign_touchpoints(run.events, index=run.session_index, **kwargs)
     return None
 
 
@@ -643,7 +643,8 @@ def _stage_sessions(run: _Run) -> str | None:
     # the table is built and written a slice at a time on the background thread: only
     # each session's rows are held meanwhile (80 MB at 10M events, against 255 MB for
     # the whole table); the events are checked and the sessions found here
-    parts = _session_parts(run.events, conversion=list(run.config.conversion.events), rows=_PARQUET_ROWS)
+    parts = _session_parts(run.events, conversion=list(run.config.conversion.events), rows=_PARQUET_ROWS,
+                           index=run.session_index)
     run.write_later(lambda: _write_parquet_parts(parts, run.tmp / "sessions.parquet"), "sessions.parquet")
     return None
 
@@ -806,7 +807,10 @@ def _stage_journeys(run: _Run) -> str | None:
     kwargs: dict[str, Any] = {"conversion": list(c.events), "touchpoint": touch, "lookback": c.lookback}
     if c.value in run.events.columns:
         kwargs["value"] = c.value
-    run.journeys = _call(_public("build_journeys"), run.events, **kwargs)
+    from .journeys import _build_journeys
+
+    run.journeys = _build_journeys(run.events, index=run.session_index, **kwargs)
+    run.session_index = None  # (the last stage that needs it)
     return None
 
 

@@ -90,6 +90,33 @@ def sessionize(
     >>> jf.sessionize(ev, timeout="30min")["session_id"].tolist()
     [0, 0, 1, 2]
     """
+    return _sessionize(
+        events, timeout=timeout, max_duration=max_duration, split_on_campaign=split_on_campaign, columns=columns
+    )[0]
+
+
+class SessionIndex(NamedTuple):
+    """Each session's rows, by session id (0, 1, ... as :func:`sessionize` numbers them):
+    first and last event row by (time, input position), and the number of events
+    (int32 when the rows fit).
+    Valid for the frame sessionize returned, as long as its rows are not changed."""
+
+    first: np.ndarray
+    last: np.ndarray
+    counts: np.ndarray
+
+
+def _sessionize(
+    events: pd.DataFrame,
+    *,
+    timeout: DurationLike = "30min",
+    max_duration: DurationLike | None = None,
+    split_on_campaign: bool = False,
+    columns: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, SessionIndex]:
+    """:func:`sessionize`, and the :class:`SessionIndex` of the sessions it found (which
+    the later steps of a pipeline would otherwise find again: a pass over all events
+    each)."""
     check_frame("events", events)
     gap = check_duration("timeout", timeout)
     assert gap is not None
@@ -99,7 +126,7 @@ def sessionize(
     optional = CAMPAIGN_COLUMNS if split_on_campaign else ()
     names = resolve_columns(events, columns, required=("user_id", "timestamp"), optional=optional)
 
-    session = _session_codes(
+    session, index = _session_codes(
         events,
         names,
         timeout_ns=gap.value,
@@ -108,7 +135,7 @@ def sessionize(
     )
     out = events.copy(deep=False)
     out[names.get("session_id", "session_id")] = pd.Series(session, index=out.index, copy=False)  # (not copied again)
-    return out
+    return out, index
 
 
 def _user_time(events: pd.DataFrame, names: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -158,15 +185,17 @@ def _session_codes(
     timeout_ns: int,
     max_duration_ns: int | None,
     split_on_campaign: bool,
-) -> np.ndarray:
-    """Session ids in input row order (int64), numbered by (user value, start time).
+) -> tuple[np.ndarray, SessionIndex]:
+    """Session ids in input row order (int64), numbered by (user value, start time),
+    and each session's first and last row and size.
 
     Sorted times, gaps and sorted ids are made a block of sorted rows at a time, into
     the result: no full-length temporaries besides the sort order (fresh memory is
     paid for in page faults: four 80 MB arrays at 10M events)."""
     n = len(events)
     if n == 0:
-        return np.zeros(0, dtype=np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, SessionIndex(empty, empty, empty)
     user, t = _user_time(events, names)
     order, new = sort_groups(user, t)  # and the user boundaries in sorted order, from the code counts
     del user
@@ -181,13 +210,31 @@ def _session_codes(
     if max_duration_ns is not None:
         _split_on_duration(new, t[order], max_duration_ns)
     session = np.empty(n, dtype=np.int64)
+    narrow = np.int32 if n < 2**31 - 1 else np.int64  # (4 bytes a session when they fit)
+    n_sessions = int(np.count_nonzero(new))
+    at = np.empty(n_sessions, dtype=narrow)  # each session's first position in sorted order
+    first = np.empty(n_sessions, dtype=narrow)  # and its row
     last = -1
     for start in range(0, n, _BLOCK):  # a loop over blocks of sorted rows: ids, scattered to the rows
-        ids = np.cumsum(new[start : start + _BLOCK], dtype=np.int64)
+        block = new[start : start + _BLOCK]
+        ids = np.cumsum(block, dtype=np.int64)
         ids += last
         session[order[start : start + _BLOCK]] = ids
+        begins = np.flatnonzero(block)
+        begins += start
+        at[last + 1 : last + 1 + len(begins)] = begins
+        first[last + 1 : last + 1 + len(begins)] = order[begins]
         last = int(ids[-1])
-    return session
+    ends = np.empty_like(at)  # each session's last position in sorted order
+    ends[:-1] = at[1:]
+    ends[-1] = n
+    ends -= 1
+    last_row = np.empty_like(first)
+    for start in range(0, n_sessions, _BLOCK):  # a loop over blocks of sessions: their last rows
+        last_row[start : start + _BLOCK] = order[ends[start : start + _BLOCK]]
+    ends -= at
+    ends += 1
+    return session, SessionIndex(first, last_row, ends)
 
 
 #: Sorted rows per block in :func:`_session_codes` (temporaries of a few MB).
@@ -306,9 +353,14 @@ class _SessionRows(NamedTuple):
 
 
 def _session_rows(
-    events: pd.DataFrame, *, conversion: str | list[str] | None, columns: Mapping[str, str] | None
+    events: pd.DataFrame,
+    *,
+    conversion: str | list[str] | None,
+    columns: Mapping[str, str] | None,
+    index: SessionIndex | None = None,
 ) -> _SessionRows:
-    """Check the events and find each session's rows (see :func:`sessions`)."""
+    """Check the events and find each session's rows (see :func:`sessions`); ``index``:
+    :func:`_sessionize`'s, for the events it returned (not found again)."""
     check_frame("events", events)
     names = resolve_columns(
         events,
@@ -324,11 +376,12 @@ def _session_rows(
         )
     if len(events) == 0:
         raise DataError("events is empty: there are no sessions to describe.")
-    t = time_ns(events[names["timestamp"]])
     code = ordered_codes(events[names["session_id"]])  # sessionize's ids (from 0) as they are, not copied
-    first, last, counts = first_last_rows(code, t)  # each session's first and last event, and its size
-    assert last is not None and counts is not None
-    del t
+    if index is None:  # each session's first and last event, and its size
+        first, last, counts = first_last_rows(code, time_ns(events[names["timestamp"]]))
+        assert last is not None and counts is not None
+    else:
+        first, last, counts = index
     narrow = np.int32 if len(events) < 2**31 - 1 else np.int64
     # per-session sums over the few rows that carry something: bincounts, no gather
     span = int(code.max()) + 1
@@ -349,7 +402,8 @@ def _session_rows(
         is_conv = np.flatnonzero(events[names["event"]].isin(targets).to_numpy(dtype=bool))
         n_conv = np.bincount(code[is_conv], minlength=span)[table_codes].astype(narrow)
     return _SessionRows(
-        dict(names), first.astype(narrow), last.astype(narrow), counts.astype(narrow), revenue, n_conv
+        dict(names), first.astype(narrow, copy=False), last.astype(narrow, copy=False),
+        counts.astype(narrow, copy=False), revenue, n_conv
     )
 
 
@@ -398,12 +452,13 @@ def _session_parts(
     conversion: str | list[str] | None = None,
     rows: int = 1 << 19,
     columns: Mapping[str, str] | None = None,
+    index: SessionIndex | None = None,
 ) -> Iterator[pd.DataFrame]:
     """:func:`sessions` ``rows`` sessions at a time: the events are checked and each
     session's rows found at the call; each part (index from 0) is built when it is
     asked for. The parts, concatenated, equal ``sessions(events, ...)``; between them
     only the per-session rows are held (about a third of the table)."""
-    found = _session_rows(events, conversion=conversion, columns=columns)
+    found = _session_rows(events, conversion=conversion, columns=columns, index=index)
     n = len(found.first)
 
     def parts() -> Iterator[pd.DataFrame]:

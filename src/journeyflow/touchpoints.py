@@ -64,6 +64,7 @@ from ._validation import check_frame, check_option, describe
 from .exceptions import InputTypeError
 from .rules import Rule, RuleSet, iter_rules, load_toml
 from .schema import resolve_columns
+from .sessions import SessionIndex
 
 __all__ = [
     "DEFAULT_CHANNEL_RULES",
@@ -314,6 +315,22 @@ def assign_touchpoints(
     >>> out[["channel", "touchpoint", "kind"]].values.tolist()
     [['Paid Search', 'search', 'digital'], ['Paid Search', 'webshop', 'digital'], ['Direct', 'website', 'digital']]
     """
+    return _assign_touchpoints(
+        events, rules, touchpoint_rules=touchpoint_rules, columns=columns, keep_channel=keep_channel
+    )
+
+
+def _assign_touchpoints(
+    events: pd.DataFrame,
+    rules: Sequence[Rule | Mapping[str, Any]] | str | Path | RuleSet | None = None,
+    *,
+    touchpoint_rules: Sequence[Rule | Mapping[str, Any]] | str | Path | RuleSet | None = None,
+    columns: Mapping[str, str] | None = None,
+    keep_channel: bool = True,
+    index: SessionIndex | None = None,
+) -> pd.DataFrame:
+    """:func:`assign_touchpoints`; ``index``: the sessions' rows from
+    ``sessions._sessionize`` for these events (each session's first row not found again)."""
     check_frame("events", events)
     names = resolve_columns(
         events, columns, required=("user_id", "timestamp", "event"),
@@ -327,6 +344,7 @@ def assign_touchpoints(
 
         out = sessionize(events, columns=columns)
         names["session_id"] = "session_id"
+        index = None  # (not these sessions')
     tp_fields = {f: names[f] for f in ("event", "page", "url") if f in names}
     frame = out[list(tp_fields.values())].set_axis(list(tp_fields), axis=1)
 
@@ -339,11 +357,11 @@ def assign_touchpoints(
         }
 
     if any(c.field == "channel" for r in tp_rules.rules for c in r.conditions):  # touchpoints need the channel
-        channel = _session_channels(out, names, ch_rules, keep_channel)
+        channel = _session_channels(out, names, ch_rules, keep_channel, index)
         columns_tp = touchpoints(frame.assign(channel=pd.Series(channel, index=frame.index)))
     else:  # independent: the touchpoints beside the channels, on a second thread for large logs
         channel, columns_tp = both(
-            lambda: _session_channels(out, names, ch_rules, keep_channel),
+            lambda: _session_channels(out, names, ch_rules, keep_channel, index),
             lambda: touchpoints(frame),
             len(out) >= _PARALLEL_ROWS,
         )
@@ -354,11 +372,13 @@ def assign_touchpoints(
 _PARALLEL_ROWS = PARALLEL_ROWS  # (a module copy: tests set it per module)
 
 
-def _session_channels(out: pd.DataFrame, names: Mapping[str, str], ch_rules: RuleSet, keep_channel: bool) -> pd.Categorical:
+def _session_channels(
+    out: pd.DataFrame, names: Mapping[str, str], ch_rules: RuleSet, keep_channel: bool, index: SessionIndex | None
+) -> pd.Categorical:
     """The channel of every event: its session's, from the session's first event (the
     channel rules run on the distinct entry combinations only)."""
     codes = ordered_codes(out[names["session_id"]])
-    first = first_rows(codes, time_ns(out[names["timestamp"]]))
+    first = first_rows(codes, time_ns(out[names["timestamp"]])) if index is None else index.first
     entries = np.zeros(len(codes), dtype=bool)  # the entry rows in row order: the gathers below run forwards
     entries[first] = True
     del first
