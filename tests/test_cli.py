@@ -171,6 +171,40 @@ def test_sessions_parquet_written_in_slices_reads_back_the_same(tmp_path: Path) 
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "s.parquet"), table)
 
 
+def test_report_on_user_ids_in_several_arrow_chunks_writes_the_same_sessions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text read from Parquet stays in Arrow chunks (one per batch of rows):
+    sessions.parquet then gathers the user ids from the sessionize stage's cached
+    sorted distinct ids, and equals jf.sessions of the same events."""
+    import pyarrow as pa
+
+    from journeyflow import _encode
+
+    raw = jf.datasets.simulate_webshop(300, seed=12).sample(frac=1.0, random_state=3).reset_index(drop=True)
+    ids = pa.array(raw["user_id"].astype(object).tolist(), pa.large_string())
+    chunked = pa.chunked_array([ids.slice(0, 700), ids.slice(700, 900), ids.slice(1600)])
+    raw["user_id"] = pd.Series(pd.array(chunked, dtype=raw["user_id"].dtype), index=raw.index)
+    assert raw["user_id"].array.__arrow_array__().num_chunks == 3
+    monkeypatch.setattr(_encode, "_CACHE_MIN_ROWS", 1)  # (the cache is for large logs)
+    gathered: list[tuple[int, bool]] = []
+    real = _encode.take_rows
+
+    def spy(values: pd.Series, rows: object) -> pd.Series:
+        gathered.append((values.array.__arrow_array__().num_chunks, _encode.is_cached(values)))
+        return real(values, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sys.modules["journeyflow.sessions"], "take_rows", spy)
+    cfg = jf.ReportConfig.from_dict({"output": {"charts": False}, "attribution": {"n_resamples": 0}})
+    jf.run_report(raw, out_dir=tmp_path / "r", config=cfg)
+    assert gathered and all(chunks > 1 and cached for chunks, cached in gathered)
+    plain = raw.assign(user_id=raw["user_id"].astype(object).astype(raw["user_id"].dtype))  # one chunk: iloc
+    assert plain["user_id"].array.__arrow_array__().num_chunks == 1
+    want = jf.sessions(jf.sessionize(jf.read_events(plain)), conversion=list(cfg.conversion.events))
+    got = pd.read_parquet(tmp_path / "r" / "sessions.parquet")
+    pd.testing.assert_frame_equal(got[want.columns], want)
+
+
 def test_report_tables_equal_the_public_functions(tmp_path: Path) -> None:
     """The report counts the step funnel once for funnel.csv and drop_off.csv, the
     phase funnel without a sort, and passes the sessions' rows from sessionize on to

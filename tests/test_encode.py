@@ -135,6 +135,24 @@ def test_dictionary_encode_both_ways(monkeypatch: pytest.MonkeyPatch, threshold:
     assert len(set(dictionary.to_pylist())) == len(dictionary) == 4
 
 
+@pytest.mark.parametrize("cached", [False, True])
+def test_take_rows_of_a_chunked_text_column_equals_iloc(cached: bool) -> None:
+    """take_rows gathers Arrow text of several chunks (a Parquet file's row groups) from
+    the cached sorted distinct values when there are any: the same values and dtype."""
+    import pyarrow as pa
+
+    words = [f"user-{i % 37:03d}" for i in range(_encode._CACHE_MIN_ROWS + 100)]
+    arrow = pa.chunked_array([pa.array(words[:1000], pa.large_string()), pa.array(words[1000:], pa.large_string())])
+    values = pd.Series(pd.array(arrow, dtype=pd.StringDtype("pyarrow", na_value=np.nan)), name="user_id")
+    assert values.array.__arrow_array__().num_chunks == 2
+    if cached:
+        _encode.factorize_sorted(values)
+        assert _encode.is_cached(values)
+    rows = np.array([5, 0, len(words) - 1, 999, 1000, 5])
+    got = _encode.take_rows(values, rows)
+    pd.testing.assert_series_equal(got, values.iloc[rows].reset_index(drop=True))
+
+
 @pytest.mark.parametrize("categorical", [False, True])
 def test_present_codes_equal_a_sorted_factorize_of_the_values_present(categorical: bool) -> None:
     values = pd.Series(["web", None, "app", "web", "chat", None], dtype="str")

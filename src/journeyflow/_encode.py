@@ -41,6 +41,7 @@ __all__ = [
     "sort_groups",
     "sort_order",
     "split_by_value",
+    "take_rows",
     "time_argsort",
     "time_ns",
     "value_codes",
@@ -196,6 +197,22 @@ def ordered_codes(values: pd.Series) -> np.ndarray:
                 return view
             return np.asarray(np.subtract(arr, lo, dtype=np.int64))
     return factorize_sorted(values)[0]
+
+
+def take_rows(values: pd.Series, rows: np.ndarray) -> pd.Series:
+    """``values.iloc[rows]`` with an index from 0, the dtype kept. A text column of
+    several Arrow chunks (as read from Parquet: one per row group) is gathered from its
+    sorted distinct values when :func:`factorize_sorted` has them cached: Arrow's
+    ``take`` would first join all the chunks, on every call (10M user ids: 0.2-0.4 s
+    and 140 MB each time)."""
+    to_arrow = getattr(values.array, "__arrow_array__", None)
+    arrow = to_arrow() if to_arrow is not None else None
+    if isinstance(arrow, pa.ChunkedArray) and arrow.num_chunks > 1:
+        hit = _lookup(arrow, "sorted")  # (only text columns are cached)
+        if hit is not None:
+            codes, labels = hit
+            return pd.Series(labels.take(codes[rows]), name=values.name).astype(values.dtype)
+    return values.iloc[rows].reset_index(drop=True)
 
 
 def _arrow_strings(s: pd.Series) -> pa.ChunkedArray | None:

@@ -218,7 +218,7 @@ def _read_parquet_frame(path: Path) -> pd.DataFrame:
             return file.read().to_pandas(split_blocks=True, self_destruct=True)
 
         def column(name: str) -> pd.Series:  # (a reader per column: one is not thread-safe)
-            part = _one_chunk_text(pq.ParquetFile(path).read(columns=[name]))
+            part = pq.ParquetFile(path).read(columns=[name])  # text in its row groups' chunks: see _encode.take_rows
             return part.to_pandas(split_blocks=True, self_destruct=True).iloc[:, 0].reset_index(drop=True)
 
         from concurrent.futures import ThreadPoolExecutor

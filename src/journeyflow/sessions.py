@@ -13,7 +13,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from ._encode import factorize_sorted, first_last_rows, ordered_codes, sort_groups, time_ns
+from ._encode import (
+    factorize_sorted,
+    first_last_rows,
+    ordered_codes,
+    sort_groups,
+    take_rows,
+    time_ns,
+)
 from ._typing import DurationLike
 from ._validation import check_duration, check_frame, describe
 from .exceptions import DataError, InputTypeError
@@ -423,7 +430,7 @@ def _session_table(events: pd.DataFrame, found: _SessionRows, part: slice) -> pd
     out = pd.DataFrame(
         {
             "session_id": events[names["session_id"]].to_numpy()[first].astype(np.int64),
-            "user_id": events[names["user_id"]].iloc[first].reset_index(drop=True),
+            "user_id": take_rows(events[names["user_id"]], first),
             "start": start.astype("datetime64[ns, UTC]"),
             "end": end.astype("datetime64[ns, UTC]"),
         }
