@@ -148,6 +148,13 @@ def test_matches_slow_reference_and_reconciles(rows: list[tuple[str, int, str, s
     own = jf.sessionize(ev).assign(session_id=lambda d: d["session_id"] * 7 + 3)
     gaps = jf.build_journeys(own, lookback=lookback, value=None)
     assert gaps.to_paths(aggregate=False).equals(jr.to_paths(aggregate=False))
+    # ... and ids in no particular order (the sessions are sorted by user and start),
+    # conversion times included
+    sid = jf.sessionize(ev)["session_id"].to_numpy()
+    mixed = own.assign(session_id=np.random.default_rng(len(ev)).permutation(sid.max() + 1)[sid])
+    again = jf.build_journeys(mixed, lookback=lookback, value=None)
+    assert again.to_paths(aggregate=False).equals(jr.to_paths(aggregate=False))
+    np.testing.assert_array_equal(again.conversion_times, jr.conversion_times)
 
 
 def test_from_paths_round_trip_and_separator_clash() -> None:

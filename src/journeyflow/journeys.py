@@ -857,41 +857,64 @@ def _build_journeys(
         s_touch, s_missing = touch_at(rows0)
         s_user, s_start = (users[rows0], times[rows0]) if far is None else far.result()
     n_codes = int(sess.max()) + 1 if n else 0
-    # the session codes present, in order (jf.sessionize numbers them 0, 1, ...: all)
-    present = slice(None) if n_codes == len(rows0) else sess[rows0]
+    # each entry's session code; None: entry i is session i (jf.sessionize numbers them 0, 1, ...)
+    s_code = None if n_codes == len(rows0) else sess[rows0]
     c_sess = sess[conv_rows]
     del sess, touch_at  # the per-event arrays go as soon as they are used: peak memory
-    s_conv = np.bincount(c_sess, minlength=n_codes).astype(np.float64)[present]
-    s_value = np.bincount(c_sess, weights=conv_value, minlength=n_codes)[present]
-    first_conv = np.full(n_codes, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first_conv, c_sess, times[conv_rows])
-    s_conv_time = first_conv[present]
-    # sessions in (user, start) order (already so for jf.sessionize's numbering);
-    # a journey ends with each converting session
-    # (sessionize numbers sessions by (user, start): with its index they are in order)
+    # conversions per converting session (few), not per session
+    conv_ids, inv = np.unique(c_sess, return_inverse=True)
+    per_conv = np.bincount(inv, minlength=len(conv_ids)).astype(np.float64)
+    per_value = np.bincount(inv, weights=conv_value, minlength=len(conv_ids))
+    per_time = np.full(len(conv_ids), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(per_time, inv, times[conv_rows])
+    del c_sess, inv
+    if s_code is None:
+        s_converts = np.zeros(len(rows0), dtype=bool)
+        s_converts[conv_ids] = True
+    else:
+        s_converts = np.isin(s_code, conv_ids)
+    # sessions in (user, start) order (already so for jf.sessionize's numbering: with its
+    # index they are in order); a journey ends with each converting session
     so = None if known else sort_order(s_user, s_start)
     if so is not None and not _is_identity(so):
         s_user, s_start, s_touch, s_missing = s_user[so], s_start[so], s_touch[so], s_missing[so]
-        s_conv, s_value, s_conv_time, rows0 = s_conv[so], s_value[so], s_conv_time[so], rows0[so]
+        s_converts, rows0 = s_converts[so], rows0[so]
+        s_code = so if s_code is None else s_code[so]
     del so
     s_rows0 = rows0
     m = len(s_user)
-    new_user = np.ones(m, dtype=bool)
-    new_user[1:] = s_user[1:] != s_user[:-1]
-    prev_conv = np.zeros(m, dtype=bool)
-    prev_conv[1:] = s_conv[:-1] > 0
-    jid = np.cumsum(new_user | (prev_conv & ~new_user)) - 1
-    n_j = int(jid[-1]) + 1 if m else 0
+    # a journey starts at each user's first session and after each converting session
+    starts = np.ones(m, dtype=bool)
+    np.not_equal(s_user[1:], s_user[:-1], out=starts[1:])
+    starts[1:] |= s_converts[:-1]
+    del s_converts
+    jid = np.cumsum(starts, dtype=np.int32 if m < 2**31 - 1 else np.int64)  # (4 bytes a session)
+    jid -= 1
     last = np.ones(m, dtype=bool)
-    last[:-1] = jid[1:] != jid[:-1]
-    j_conv = s_conv[last]
-    j_value = s_value[last]
-    j_conv_time = np.where(j_conv > 0, s_conv_time[last], np.iinfo(np.int64).min)
-    del new_user, prev_conv, s_conv, s_value, s_conv_time, present, c_sess, first_conv
+    last[:-1] = starts[1:]
+    first_of_j = np.flatnonzero(starts)
+    del starts
+    # a journey's conversions, value and first conversion time: its last session's
+    j_code = np.flatnonzero(last) if s_code is None else s_code[last]
+    at = np.searchsorted(conv_ids, j_code)
+    hit = np.zeros(len(j_code), dtype=bool)
+    if len(conv_ids):
+        at = np.minimum(at, len(conv_ids) - 1)
+        hit = conv_ids[at] == j_code
+    j_conv = np.where(hit, per_conv[at] if len(conv_ids) else 0.0, 0.0)
+    j_value = np.where(hit, per_value[at] if len(conv_ids) else 0.0, 0.0)
+    j_conv_time = np.where(hit, per_time[at] if len(conv_ids) else 0, np.iinfo(np.int64).min)
+    del j_code, at, hit, s_code, per_conv, per_value, per_time, conv_ids
     keep = np.ones(m, dtype=bool)
-    if lookback_ns is not None:
-        t_conv = j_conv_time[jid]
-        keep &= ~((t_conv != np.iinfo(np.int64).min) & (s_start < t_conv - lookback_ns)) | last
+    if lookback_ns is not None:  # (per-session temporaries in place: peak memory)
+        t_from = j_conv_time[jid]
+        converted = t_from != np.iinfo(np.int64).min
+        np.subtract(t_from, lookback_ns, out=t_from, where=converted)
+        early = np.less(s_start, t_from, where=converted, out=np.zeros(m, dtype=bool))
+        del t_from, converted
+        early &= ~last
+        keep &= ~early
+        del early
     if missing == "drop":
         keep &= ~s_missing
     if collapse_repeats:
@@ -899,10 +922,9 @@ def _build_journeys(
         same = np.zeros(len(idx), dtype=bool)
         same[1:] = (s_touch[idx[1:]] == s_touch[idx[:-1]]) & (jid[idx[1:]] == jid[idx[:-1]])
         keep[idx[same]] = False
-    kept_j = jid[keep]
-    counts = np.bincount(kept_j, minlength=n_j)
+    del jid
+    counts = np.add.reduceat(keep.view(np.uint8), first_of_j, dtype=np.int64) if m else np.zeros(0, np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    first_of_j = np.flatnonzero(np.concatenate([[True], jid[1:] != jid[:-1]])) if m else np.zeros(0, np.int64)
     seg = None
     if segments:
         seg = frame.iloc[s_rows0[first_of_j]][list(segments)].reset_index(drop=True)
