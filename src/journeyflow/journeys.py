@@ -928,16 +928,19 @@ def _build_journeys(
     seg = None
     if segments:
         seg = frame.iloc[s_rows0[first_of_j]][list(segments)].reset_index(drop=True)
+    touches, touch_times = s_touch[keep], s_start[keep]
+    user_ids = labels_from_codes(s_user[first_of_j], user_labels) if m else np.zeros(0, dtype=object)
+    del s_touch, s_start, s_user, s_missing, keep, first_of_j  # before the journeys are packed: peak memory
     jr = Journeys(
-        touches=s_touch[keep],
+        touches=touches,
         offsets=offsets,
         channels=channels,
         conversions=j_conv,
         nulls=(j_conv == 0).astype(np.float64),
         value=j_value,
-        times=s_start[keep],
+        times=touch_times,
         conversion_times=j_conv_time,
-        user_ids=labels_from_codes(s_user[first_of_j], user_labels) if m else np.zeros(0, dtype=object),
+        user_ids=user_ids,
         segments=seg,
     )
     empty = counts == 0
