@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -81,12 +82,16 @@ def test_value_codes_stand_for_the_values(values: pd.Series) -> None:
         max_size=40,
     ),
     categorical=st.booleans(),
+    block=st.sampled_from([1 << 20, 3]),
 )
-def test_factorize_rows_codes_identify_combinations(data: list[tuple[object, int, str]], categorical: bool) -> None:
+def test_factorize_rows_codes_identify_combinations(data: list[tuple[object, int, str]], categorical: bool,
+                                                     block: int) -> None:
+    """(codes are looked up a block of rows at a time: blocks of 3 rows change nothing)"""
     frame = pd.DataFrame(data, columns=["s", "i", "c"]).astype({"s": "str"})
     if categorical:
         frame["c"] = pd.Categorical(frame["c"], categories=["y", "x", "unused"])
-    codes, distinct = _encode.factorize_rows(frame)
+    with mock.patch.object(_encode, "_ROW_BLOCK", block):
+        codes, distinct = _encode.factorize_rows(frame)
     # same code <=> same combination of values (missing equal to missing)
     keys = [tuple("<NA>" if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
     for i in range(len(keys)):

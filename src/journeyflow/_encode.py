@@ -555,14 +555,19 @@ def _present(raw: np.ndarray, uniques: np.ndarray, shift: int, missing: str | No
 
 def _compact(key: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, distinct)`` with ``distinct[codes] == key``: a lookup table over the
-    key range when it is small (no hashing, distinct keys in order), else a hash."""
+    key range when it is small (no hashing, distinct keys in order), else a hash.
+    ``key`` is the caller's own: the codes may be written into it."""
     if span <= max(4 * len(key), 1 << 20):
         present = np.zeros(span, dtype=bool)
         present[key] = True
         distinct = np.flatnonzero(present)
         table = np.cumsum(present, dtype=np.int32 if span < 2**31 else np.int64)  # codes: 4 bytes a row when they fit
         table -= 1
-        return table[key], distinct
+        if table.dtype != key.dtype:
+            return table[key], distinct
+        for start in range(0, len(key), _ROW_BLOCK):  # a loop over blocks of rows: codes in place of the keys
+            key[start : start + _ROW_BLOCK] = table[key[start : start + _ROW_BLOCK]]
+        return key, distinct
     codes, distinct = pd.factorize(key, sort=False)
     return codes.astype(np.int64, copy=False), np.asarray(distinct, dtype=np.int64)
 
