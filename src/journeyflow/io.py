@@ -204,9 +204,11 @@ def _read_parquet_frame(path: Path) -> pd.DataFrame:
     (the index aside: files get positions), read and converted a few columns at a time.
 
     Arrow's table of the whole file is larger than the frame (a categorical's codes are
-    int32 there, int8 in pandas): converting it at once held both, 1,140 MB at the peak
-    for 10M events (a 478 MB frame), against 840-960 MB a column at a time. Two columns
-    are read at once (Arrow and the conversion release the GIL)."""
+    int32 there, int8 in pandas): converting it at once held both. Reading the 10M-event
+    sample (a 478 MB frame) peaked at 1,142-1,166 MB that way, at 946-961 MB two columns
+    at a time (827-840 MB one at a time, but slower). Arrow and the conversion release
+    the GIL. Text stays in Arrow's chunks (one per batch of rows): see
+    :func:`journeyflow._encode.take_rows`."""
     import pyarrow.parquet as pq
 
     with _reading(path, "parquet", "utf-8"):
