@@ -205,6 +205,19 @@ def test_report_on_user_ids_in_several_arrow_chunks_writes_the_same_sessions(
     pd.testing.assert_frame_equal(got[want.columns], want)
 
 
+def test_summary_counts_conversions_from_the_events_when_there_are_no_journeys(tmp_path: Path) -> None:
+    """Journeys skipped (no touch column): the summary's conversions and value are the
+    conversion events' own count and revenue sum."""
+    raw = jf.datasets.simulate_webshop(150, seed=4)
+    cfg = jf.ReportConfig.from_dict({"output": {"charts": False}, "attribution": {"n_resamples": 0},
+                                     "conversion": {"touchpoint": "no_such_column"}})
+    res = jf.run_report(raw, out_dir=tmp_path / "r", config=cfg)
+    assert res.summary["journeys"] is None and res.summary["stages"]["journeys"].startswith("skipped")
+    is_conv = raw["event"].isin(list(cfg.conversion.events))
+    assert res.summary["conversions"] == int(is_conv.sum()) > 0
+    assert res.summary["conversion_value"] == pytest.approx(float(raw.loc[is_conv, "revenue"].sum()))
+
+
 def test_report_tables_equal_the_public_functions(tmp_path: Path) -> None:
     """The report counts the step funnel once for funnel.csv and drop_off.csv, the
     phase funnel without a sort, and passes the sessions' rows from sessionize on to

@@ -935,7 +935,8 @@ def _event_counts(run: _Run) -> dict[str, Any]:
         "sessions": sessions,
         "conversion_events": int(conv_mask.sum()),
         "conversion_value_events": (
-            float(pd.to_numeric(ev[value_col], errors="coerce").to_numpy()[conv_mask].sum())
+            # the conversion rows' values only (a numeric copy of the whole column was 80 MB at 10M)
+            float(pd.to_numeric(ev[value_col].iloc[np.flatnonzero(conv_mask)], errors="coerce").to_numpy().sum())
             if value_col in ev.columns
             else None
         ),
