@@ -897,14 +897,13 @@ def _build_journeys(
     # a journey's conversions, value and first conversion time: its last session's
     j_code = np.flatnonzero(last) if s_code is None else s_code[last]
     at = np.searchsorted(conv_ids, j_code)
-    hit = np.zeros(len(j_code), dtype=bool)
-    if len(conv_ids):
-        at = np.minimum(at, len(conv_ids) - 1)
-        hit = conv_ids[at] == j_code
-    j_conv = np.where(hit, per_conv[at] if len(conv_ids) else 0.0, 0.0)
-    j_value = np.where(hit, per_value[at] if len(conv_ids) else 0.0, 0.0)
-    j_conv_time = np.where(hit, per_time[at] if len(conv_ids) else 0, np.iinfo(np.int64).min)
-    del j_code, at, hit, s_code, per_conv, per_value, per_time, conv_ids
+    found = at < len(conv_ids)
+    found[found] = conv_ids[at[found]] == j_code[found]
+    at[~found] = len(conv_ids)  # the entry after the converting sessions': no conversion
+    j_conv = np.append(per_conv, 0.0)[at]
+    j_value = np.append(per_value, 0.0)[at]
+    j_conv_time = np.append(per_time, np.iinfo(np.int64).min)[at]
+    del j_code, at, found, s_code, per_conv, per_value, per_time, conv_ids
     keep = np.ones(m, dtype=bool)
     if lookback_ns is not None:  # (per-session temporaries in place: peak memory)
         t_from = j_conv_time[jid]
