@@ -221,8 +221,9 @@ def test_summary_counts_conversions_from_the_events_when_there_are_no_journeys(t
 def test_report_tables_equal_the_public_functions(tmp_path: Path) -> None:
     """The report counts the step funnel once for funnel.csv and drop_off.csv, the
     phase funnel without a sort, and passes the sessions' rows from sessionize on to
-    the channels, sessions.parquet and the journeys: the tables equal jf.funnel,
-    jf.drop_off, jf.phase_funnel, jf.sessions and jf.attribute of jf.build_journeys."""
+    the channels, sessions.parquet, the users' last rows (drop-off, priority) and the
+    journeys: the tables equal jf.funnel, jf.drop_off, jf.phase_funnel,
+    jf.touchpoint_priority, jf.sessions and jf.attribute of jf.build_journeys."""
     import io
     from types import SimpleNamespace
 
@@ -242,6 +243,7 @@ def test_report_tables_equal_the_public_functions(tmp_path: Path) -> None:
         "phase_funnel.csv": jf.phase_funnel(ev, cfg.phases.model),
     }
     c = cfg.conversion
+    expected["touchpoint_priority.csv"] = jf.touchpoint_priority(ev, conversion=list(c.events), model=cfg.phases.model)
     jr = jf.build_journeys(ev, conversion=list(c.events), touchpoint=c.touchpoint, lookback=c.lookback)
     from journeyflow.report import _models
 

@@ -431,3 +431,38 @@ def test_encoded_ids_are_split_by_their_codes(
         got_drop = jf.drop_off(encoded, steps, window=window, mode=mode, by_column="event")
     pd.testing.assert_frame_equal(got, plain)
     pd.testing.assert_frame_equal(got_drop, plain_drop)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), people=st.integers(5, 60))
+def test_touchpoint_priority_equals_a_groupby_of_the_events(seed: int, people: int) -> None:
+    """Every count behind the priority table, against pandas group-bys of the events
+    (rows shuffled): who met each touchpoint, who of them converted, its events, the
+    phases its events fell in, and the people whose last event (by time, then row)
+    was there and who never converted."""
+    ev = jf.assign_phases(jf.assign_touchpoints(jf.datasets.simulate_webshop(people, seed=seed % 1000)))
+    ev = ev.iloc[np.random.default_rng(seed).permutation(len(ev))].reset_index(drop=True)
+    conversion = ["purchase"]
+    tp = jf.touchpoint_priority(ev, conversion=conversion).set_index("touchpoint")
+    touch = ev["touchpoint"].astype(object).where(ev["touchpoint"].notna(), "(none)")
+    frame = pd.DataFrame({"user": ev["user_id"].to_numpy(), "touch": touch.to_numpy(),
+                          "phase": ev["phase"].astype(object).to_numpy(), "t": ev["timestamp"].to_numpy(),
+                          "pos": np.arange(len(ev)), "conv": ev["event"].isin(conversion).to_numpy()})
+    converted = set(frame.loc[frame["conv"], "user"])
+    n_users = frame["user"].nunique()
+    met = frame.groupby("touch")["user"].agg(lambda u: set(u))
+    last = frame.sort_values(["user", "t", "pos"]).groupby("user").tail(1)
+    exits = last[~last["user"].isin(converted)].groupby("touch").size()
+    order = list(jf.get_model("aacra").phases)
+    assert sorted(tp.index) == sorted(met.index)
+    for name, users in met.items():
+        row = tp.loc[name]
+        assert row["users"] == len(users)
+        assert row["events"] == int((frame["touch"] == name).sum())
+        phases = set(frame.loc[frame["touch"] == name, "phase"].dropna())
+        assert row["phases"] == ", ".join(p for p in order if p in phases)
+        assert row["exit_rate"] == pytest.approx(exits.get(name, 0) / len(users))
+        assert row["conversion_rate"] == pytest.approx(len(users & converted) / len(users))
+        others = n_users - len(users)
+        if others:
+            assert row["conversion_rate_without"] == pytest.approx(len(converted - users) / others)

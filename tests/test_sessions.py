@@ -268,6 +268,16 @@ def test_session_index_is_each_sessions_first_and_last_row_and_size(rows, seed, 
     assert index.last.tolist() == grouped.last().tolist()
     assert index.counts.tolist() == grouped.size().tolist()
     assert grouped.ngroups == out["session_id"].max() + 1  # every id 0 .. S-1 has its entry
+    # each user's last row (the report's drop-off and priority stages take it from here)
+    from journeyflow._encode import factorize_sorted, last_rows, time_ns
+
+    codes, labels = factorize_sorted(out["user_id"])
+    per_user = pd.DataFrame({"user": out["user_id"].to_numpy(), "t": out["timestamp"].to_numpy(),
+                             "pos": np.arange(len(out))}).sort_values(["user", "t", "pos"])
+    expected = per_user.groupby("user")["pos"].last()
+    got = index.user_last_rows(codes, len(labels))
+    assert got.tolist() == expected.loc[list(labels)].tolist()
+    assert got.tolist() == last_rows(codes, time_ns(out["timestamp"]), len(labels)).tolist()
 
 
 def test_sessions_table_matches_groupby():

@@ -188,6 +188,7 @@ class _Run:
     funnel_people: tuple[list[str], pd.DataFrame, list[str]] | None = None  # steps, per-person rows, labels
     event_names: set[str] | None = None  # the event names that occur (for the funnel steps)
     session_index: Any = None  # sessions.SessionIndex of the events, from the sessionize stage
+    user_last: tuple[np.ndarray, np.ndarray] | None = None  # sorted user codes per row, each user's last row
     charts: dict[str, Path] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)
@@ -770,7 +771,8 @@ def _stage_drop_off(run: _Run) -> str | None:
         from . import funnels
 
         names = resolve_columns(run.events, None, required=("user_id", "timestamp", "event"))
-        counts = funnels._drop_off_from_people(run.events, names, shared[1], shared[2], "step", "touchpoint")
+        counts = funnels._drop_off_from_people(run.events, names, shared[1], shared[2], "step", "touchpoint",
+                                               user_last=_user_last(run))
         table = funnels._drop_off_table(counts)  # as jf.drop_off(events, steps, window=, mode=) gives
     elif steps is not None and _accepts(func, "steps"):
         table = _call(func, run.events, steps=steps, window=f.window, mode=f.mode)
@@ -787,12 +789,25 @@ def _stage_touchpoint_priority(run: _Run) -> str | None:
     assert run.events is not None
     if "touchpoint" not in run.events.columns:
         return "the events have no touchpoint column (touchpoints stage skipped)"
-    func = _public("touchpoint_priority")
-    table = _call(
-        func, run.events, conversion=list(run.config.conversion.events), model=_phase_model(run.config)
-    )
-    _write_table(run, table, "touchpoint_priority.csv")
+    from . import funnels
+
+    names = resolve_columns(run.events, None, required=("user_id", "timestamp", "event"))
+    user_last, run.user_last = _user_last(run), None  # (the last stage that needs it)
+    counts = funnels._priority_counts(run.events, names, list(run.config.conversion.events),
+                                      last=None if user_last is None else user_last[1])
+    _write_table(run, funnels._priority_table(*counts), "touchpoint_priority.csv")  # as jf.touchpoint_priority
     return None
+
+
+def _user_last(run: _Run) -> tuple[np.ndarray, np.ndarray] | None:
+    """The events' user codes (``factorize_sorted``'s, cached) and each user's last row,
+    from the session index: the drop-off and priority stages' "where did they leave"
+    without a pass over the events each. None when there is no session index."""
+    if run.user_last is None and run.session_index is not None:
+        assert run.events is not None
+        users, labels = factorize_sorted(run.events["user_id"])
+        run.user_last = (users, run.session_index.user_last_rows(users, len(labels)))
+    return run.user_last
 
 
 def _stage_journeys(run: _Run) -> str | None:

@@ -112,6 +112,21 @@ class SessionIndex(NamedTuple):
     last: np.ndarray
     counts: np.ndarray
 
+    def user_last_rows(self, users: np.ndarray, n_users: int) -> np.ndarray:
+        """Each user's last event row by (time, input position), -1 for codes without
+        events, as :func:`journeyflow._encode.last_rows` gives it, from the sessions
+        alone: ``users`` are the rows' user codes in sorted order of the ids (those of
+        ``factorize_sorted``), so that a user's sessions are consecutive ids and the
+        last of them ends at the user's last row."""
+        out = np.full(n_users, -1, dtype=np.int64)
+        if len(self.first):
+            owner = users[self.first]  # the user of each session (non-decreasing)
+            final = np.empty(len(owner), dtype=bool)
+            np.not_equal(owner[1:], owner[:-1], out=final[:-1])
+            final[-1] = True
+            out[owner[final]] = self.last[final]
+        return out
+
 
 def _sessionize(
     events: pd.DataFrame,
