@@ -305,14 +305,17 @@ def _one_chunk_text(table: pa.Table) -> pa.Table:
 
 def _blank(values: pd.Series) -> np.ndarray:
     """Null, or an empty/whitespace-only string."""
-    out: np.ndarray = values.isna().to_numpy(dtype=bool, copy=True)
-    if isinstance(values.dtype, pd.CategoricalDtype):
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a check of the categories, not of every row
         cats = values.cat.categories
+        codes = values.cat.codes.to_numpy()
+        blank = np.zeros(len(cats) + 1, dtype=bool)
         if pd.api.types.is_string_dtype(cats.dtype) or cats.dtype == object:
-            empty = _blank_text(pd.Series(cats.astype(str)))
-            codes = values.cat.codes.to_numpy()
-            out |= (codes >= 0) & empty[codes.clip(0)]
-        return out
+            blank[:-1] = _blank_text(pd.Series(cats.astype(str)))
+        if not blank.any():  # the usual case: only missing values (code -1), one comparison
+            return np.asarray(codes < 0)
+        blank[-1] = True  # the code -1 indexes the last entry
+        return blank[codes]
+    out: np.ndarray = values.isna().to_numpy(dtype=bool, copy=True)
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
         out |= _blank_text(values)
     return out
