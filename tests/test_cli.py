@@ -253,7 +253,15 @@ def test_report_tables_equal_the_public_functions(tmp_path: Path) -> None:
         want = pd.read_csv(io.StringIO(table.to_csv(index=False)))
         pd.testing.assert_frame_equal(pd.read_csv(out / name), want, obj=name)
     # the sessions' rows found by the sessionize stage and passed on: the same table
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "sessions.parquet"), jf.sessions(ev, conversion=list(c.events)))
+    table = jf.sessions(ev, conversion=list(c.events))
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "sessions.parquet"), table)
+    # min/max statistics of the numbers and times (for readers that skip row groups)
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(out / "sessions.parquet").metadata
+    stats = {meta.schema.column(i).name: meta.row_group(0).column(i).statistics for i in range(meta.num_columns)}
+    assert stats["session_id"].min == 0 and stats["session_id"].max == table["session_id"].max()
+    assert stats["n_events"].max == table["n_events"].max() and stats["start"].has_min_max
 
 
 def test_subcommands_write_tables(tmp_path: Path) -> None:
