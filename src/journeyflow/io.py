@@ -314,7 +314,7 @@ def _blank(values: pd.Series) -> np.ndarray:
         if not blank.any():  # the usual case: only missing values (code -1), one comparison
             return np.asarray(codes < 0)
         blank[-1] = True  # the code -1 indexes the last entry
-        return blank[codes]
+        return np.asarray(blank[codes])
     out: np.ndarray = values.isna().to_numpy(dtype=bool, copy=True)
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
         out |= _blank_text(values)
