@@ -257,8 +257,8 @@ def test_session_index_is_each_sessions_first_and_last_row_and_size(rows, seed, 
     users, minutes, camp = zip(*rows)
     ev = frame(list(users), list(minutes), utm_source=list(camp))
     ev = ev.iloc[np.random.default_rng(seed).permutation(len(ev))]
-    out, index = _sessionize(ev, timeout="30min", max_duration=None if maxd is None else f"{maxd}min",
-                             split_on_campaign=True)
+    out, index, sort = _sessionize(ev, timeout="30min", max_duration=None if maxd is None else f"{maxd}min",
+                                   split_on_campaign=True, keep_sort=True)
     assert out.equals(sessionize(ev, timeout="30min", max_duration=None if maxd is None else f"{maxd}min",
                                  split_on_campaign=True))
     by = pd.DataFrame({"sid": out["session_id"].to_numpy(), "t": out["timestamp"].to_numpy(),
@@ -278,6 +278,10 @@ def test_session_index_is_each_sessions_first_and_last_row_and_size(rows, seed, 
     got = index.user_last_rows(codes, len(labels))
     assert got.tolist() == expected.loc[list(labels)].tolist()
     assert got.tolist() == last_rows(codes, time_ns(out["timestamp"]), len(labels)).tolist()
+    # the (user, time) sort kept for the phases: rows by (user, time, position), users' first positions
+    assert sort is not None
+    assert sort[0].tolist() == per_user["pos"].tolist()
+    assert sort[1].tolist() == (~per_user["user"].duplicated()).tolist()
 
 
 def test_sessions_table_matches_groupby():

@@ -440,6 +440,19 @@ def assign_phases(
     >>> jf.assign_phases(jf.assign_touchpoints(ev))["phase"].tolist()
     ['awareness', 'purchase', 'purchase', 'advocacy']
     """
+    return _assign_phases(events, model, columns=columns)
+
+
+def _assign_phases(
+    events: pd.DataFrame,
+    model: str | PhaseModel = "aacra",
+    *,
+    columns: Mapping[str, str] | None = None,
+    sort: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """:func:`assign_phases`; ``sort``: the events' rows in (user, time) order and the
+    users' first positions in it (:func:`journeyflow._encode.sort_groups` of the sorted
+    user codes and the times), when known (e.g. from :func:`journeyflow.sessions._sessionize`)."""
     check_frame("events", events)
     m = get_model(model)
     names = resolve_columns(events, columns, required=("user_id", "timestamp", "event"), optional=("touchpoint",))
@@ -451,15 +464,17 @@ def assign_phases(
         names["touchpoint"] = "touchpoint"
     keys = out[[names["event"]] + ([names["touchpoint"]] if "touchpoint" in names else [])]
 
-    def sort() -> tuple[np.ndarray, np.ndarray]:
+    def sort_rows() -> tuple[np.ndarray, np.ndarray]:
         users, _ = factorize_sorted(out[names["user_id"]])
         order, starts = sort_groups(users, time_ns(out[names["timestamp"]]))
         if len(order) < np.iinfo(np.int32).max:
             order = order.astype(np.int32)  # held to the end: half the memory
         return order, starts
 
-    # the (user, time) sort beside the phase masks, on a second thread for large logs
-    masks, (order, starts) = both(lambda: _phase_masks(m, keys), sort, len(out) >= _PARALLEL_ROWS)
+    if sort is not None:
+        masks, (order, starts) = _phase_masks(m, keys), sort
+    else:  # the (user, time) sort beside the phase masks, on a second thread for large logs
+        masks, (order, starts) = both(lambda: _phase_masks(m, keys), sort_rows, len(out) >= _PARALLEL_ROWS)
     idx = phase_codes(masks, starts, order, len(m.phases))
     phase = pd.Categorical.from_codes(idx, categories=list(m.phases), ordered=True)
     return out.assign(phase=pd.Series(phase, index=out.index))

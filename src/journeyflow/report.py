@@ -188,6 +188,7 @@ class _Run:
     funnel_people: tuple[list[str], pd.DataFrame, list[str]] | None = None  # steps, per-person rows, labels
     event_names: set[str] | None = None  # the event names that occur (for the funnel steps)
     session_index: Any = None  # sessions.SessionIndex of the events, from the sessionize stage
+    user_sort: tuple[np.ndarray, np.ndarray] | None = None  # its rows in (user, time) order, for the phases
     user_last: tuple[np.ndarray, np.ndarray] | None = None  # sorted user codes per row, each user's last row
     charts: dict[str, Path] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
@@ -571,8 +572,10 @@ def _stage_sessionize(run: _Run) -> str | None:
 
     # the sessions' rows are passed on to the stages that need them (touchpoints, the
     # sessions table, journeys): found once, not three times
-    run.events, run.session_index = _sessionize(
-        run.events, timeout=s.timeout, max_duration=s.max_duration, split_on_campaign=s.split_on_campaign
+    # and its sort by (user, time), to the phases (made once, not twice)
+    run.events, run.session_index, run.user_sort = _sessionize(
+        run.events, timeout=s.timeout, max_duration=s.max_duration, split_on_campaign=s.split_on_campaign,
+        keep_sort=True,
     )
     return None
 
@@ -633,7 +636,10 @@ def _stage_phases(run: _Run) -> str | None:
     skip = _missing("assign_phases")
     if skip:
         return skip
-    run.events = _package().assign_phases(run.events, model=_phase_model(run.config))
+    from .phases import _assign_phases
+
+    sort, run.user_sort = run.user_sort, None  # (the last stage that needs it)
+    run.events = _assign_phases(run.events, model=_phase_model(run.config), sort=sort)
     return None
 
 

@@ -102,6 +102,12 @@ def sessionize(
     )[0]
 
 
+#: The rows in (user, time, input position) order (int32 when they fit) and a mask of
+#: each user's first position in it: :func:`journeyflow._encode.sort_groups` of the
+#: sorted user codes and the times.
+UserSort = tuple[np.ndarray, np.ndarray]
+
+
 class SessionIndex(NamedTuple):
     """Each session's rows, by session id (0, 1, ... as :func:`sessionize` numbers them):
     first and last event row by (time, input position), and the number of events
@@ -135,10 +141,12 @@ def _sessionize(
     max_duration: DurationLike | None = None,
     split_on_campaign: bool = False,
     columns: Mapping[str, str] | None = None,
-) -> tuple[pd.DataFrame, SessionIndex]:
+    keep_sort: bool = False,
+) -> tuple[pd.DataFrame, SessionIndex, UserSort | None]:
     """:func:`sessionize`, and the :class:`SessionIndex` of the sessions it found (which
     the later steps of a pipeline would otherwise find again: a pass over all events
-    each)."""
+    each); with ``keep_sort``, the :data:`UserSort` it made (else None), which
+    :func:`journeyflow.phases.assign_phases` would make again."""
     check_frame("events", events)
     gap = check_duration("timeout", timeout)
     assert gap is not None
@@ -148,16 +156,17 @@ def _sessionize(
     optional = CAMPAIGN_COLUMNS if split_on_campaign else ()
     names = resolve_columns(events, columns, required=("user_id", "timestamp"), optional=optional)
 
-    session, index = _session_codes(
+    session, index, sort = _session_codes(
         events,
         names,
         timeout_ns=gap.value,
         max_duration_ns=None if longest is None else longest.value,
         split_on_campaign=bool(split_on_campaign),
+        keep_sort=keep_sort,
     )
     out = events.copy(deep=False)
     out[names.get("session_id", "session_id")] = pd.Series(session, index=out.index, copy=False)  # (not copied again)
-    return out, index
+    return out, index, sort
 
 
 def _user_time(events: pd.DataFrame, names: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -207,9 +216,11 @@ def _session_codes(
     timeout_ns: int,
     max_duration_ns: int | None,
     split_on_campaign: bool,
-) -> tuple[np.ndarray, SessionIndex]:
+    keep_sort: bool = False,
+) -> tuple[np.ndarray, SessionIndex, UserSort | None]:
     """Session ids in input row order (int64), numbered by (user value, start time),
-    and each session's first and last row and size.
+    each session's first and last row and size, and with ``keep_sort`` the sort by
+    (user, time) it made.
 
     Sorted times, gaps and sorted ids are made a block of sorted rows at a time, into
     the result: no full-length temporaries besides the sort order (fresh memory is
@@ -217,10 +228,11 @@ def _session_codes(
     n = len(events)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, SessionIndex(empty, empty, empty)
+        return empty, SessionIndex(empty, empty, empty), ((empty, np.zeros(0, dtype=bool)) if keep_sort else None)
     user, t = _user_time(events, names)
     order, new = sort_groups(user, t)  # and the user boundaries in sorted order, from the code counts
     del user
+    user_starts = new.copy() if keep_sort else None  # (new gets the sessions' starts too)
     for start in range(0, n, _BLOCK):  # a loop over blocks of sorted rows: gaps above the timeout
         lo, stop = max(start - 1, 0), min(start + _BLOCK, n)  # (each block's first row: the gap before it)
         ts = t[order[lo:stop]]
@@ -256,7 +268,10 @@ def _session_codes(
         last_row[start : start + _BLOCK] = order[ends[start : start + _BLOCK]]
     ends -= at
     ends += 1
-    return session, SessionIndex(first, last_row, ends)
+    sort = None
+    if user_starts is not None:
+        sort = (order.astype(narrow) if narrow != order.dtype else order, user_starts)
+    return session, SessionIndex(first, last_row, ends), sort
 
 
 #: Sorted rows per block in :func:`_session_codes` (temporaries of a few MB).
