@@ -1038,19 +1038,19 @@ def _drop_off_from_people(
     labels: list[str],
     name: str,
     by_column: str,
-    user_last: tuple[np.ndarray, np.ndarray] | None = None,
+    last: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """:func:`_drop_off_counts` from the funnel's :func:`_per_user` rows with their anchor
     rows: the people who started and did not finish, and what they met last (each
     person's last event by time and row: no sort when the log is in time order).
-    ``user_last``: (a user code per row, each code's last row) when known."""
+    ``last``: each person's last row (by the codes of ``factorize_sorted``), when known."""
     reached = people["reached"].to_numpy(dtype=np.int64)
     left = np.flatnonzero((reached >= 1) & (reached < len(labels)))  # (unordered: 0 for a start elsewhere)
-    if user_last is None:
+    if last is None:
         users, n_users = _person_codes(events[names["user_id"]], names)
         last = last_rows(users, time_ns(events[names["timestamp"]]), n_users)
     else:
-        users, last = user_last
+        users = factorize_sorted(events[names["user_id"]])[0]  # (the codes ``last`` is by)
     rows = last[users[people[_ANCHOR].to_numpy(dtype=np.int64)[left]]]
     del users
     furthest = reached[left]

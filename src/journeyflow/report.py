@@ -189,7 +189,7 @@ class _Run:
     event_names: set[str] | None = None  # the event names that occur (for the funnel steps)
     session_index: Any = None  # sessions.SessionIndex of the events, from the sessionize stage
     user_sort: tuple[np.ndarray, np.ndarray] | None = None  # its rows in (user, time) order, for the phases
-    user_last: tuple[np.ndarray, np.ndarray] | None = None  # sorted user codes per row, each user's last row
+    user_last: np.ndarray | None = None  # each user's last row, by the codes of factorize_sorted
     charts: dict[str, Path] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     statuses: dict[str, str] = field(default_factory=dict)
@@ -571,8 +571,8 @@ def _stage_sessionize(run: _Run) -> str | None:
     from .sessions import _sessionize
 
     # the sessions' rows are passed on to the stages that need them (touchpoints, the
-    # sessions table, journeys): found once, not three times
-    # and its sort by (user, time), to the phases (made once, not twice)
+    # sessions table, journeys): found once, not three times; and the (user, time) sort
+    # to the phases: made once, not twice
     run.events, run.session_index, run.user_sort = _sessionize(
         run.events, timeout=s.timeout, max_duration=s.max_duration, split_on_campaign=s.split_on_campaign,
         keep_sort=True,
@@ -779,7 +779,7 @@ def _stage_drop_off(run: _Run) -> str | None:
 
         names = resolve_columns(run.events, None, required=("user_id", "timestamp", "event"))
         counts = funnels._drop_off_from_people(run.events, names, shared[1], shared[2], "step", "touchpoint",
-                                               user_last=_user_last(run))
+                                               last=_user_last(run))
         table = funnels._drop_off_table(counts)  # as jf.drop_off(events, steps, window=, mode=) gives
     elif steps is not None and _accepts(func, "steps"):
         table = _call(func, run.events, steps=steps, window=f.window, mode=f.mode)
@@ -799,21 +799,20 @@ def _stage_touchpoint_priority(run: _Run) -> str | None:
     from . import funnels
 
     names = resolve_columns(run.events, None, required=("user_id", "timestamp", "event"))
-    user_last, run.user_last = _user_last(run), None  # (the last stage that needs it)
-    counts = funnels._priority_counts(run.events, names, list(run.config.conversion.events),
-                                      last=None if user_last is None else user_last[1])
+    last, run.user_last = _user_last(run), None  # (the last stage that needs it)
+    counts = funnels._priority_counts(run.events, names, list(run.config.conversion.events), last=last)
     _write_table(run, funnels._priority_table(*counts), "touchpoint_priority.csv")  # as jf.touchpoint_priority
     return None
 
 
-def _user_last(run: _Run) -> tuple[np.ndarray, np.ndarray] | None:
-    """The events' user codes (``factorize_sorted``'s, cached) and each user's last row,
-    from the session index: the drop-off and priority stages' "where did they leave"
-    without a pass over the events each. None when there is no session index."""
+def _user_last(run: _Run) -> np.ndarray | None:
+    """Each user's last row (by the codes of ``factorize_sorted``), from the session
+    index: the drop-off and priority stages' "where did they leave" without a pass over
+    the events each. None when there is no session index."""
     if run.user_last is None and run.session_index is not None:
         assert run.events is not None
         users, labels = factorize_sorted(run.events["user_id"])
-        run.user_last = (users, run.session_index.user_last_rows(users, len(labels)))
+        run.user_last = run.session_index.user_last_rows(users, len(labels))
     return run.user_last
 
 
