@@ -464,6 +464,52 @@ def test_stacked_bootstrap_equals_refitting_each_model(names: list[str], dense_s
         assert got.std(axis=0).max() > 0  # the resamples differ
 
 
+def test_draws_ahead_are_the_same_draws() -> None:
+    """With the next chunk drawn on a second thread (forced here: small data draws in
+    line), every model's samples are those drawn in line."""
+    ev = jf.assign_touchpoints(jf.sessionize(jf.datasets.simulate_webshop(250, seed=21)))
+    jr = jf.build_journeys(ev)
+    boot = jf.Bootstrap(n_resamples=80, seed=4)  # four chunks
+    models = ["linear", "markov", "shapley", jf.TimeDecay()]
+    inline = boot.samples_many([jf.attribution._resolve(m) for m in models], jr)
+    with mock.patch("journeyflow.attribution.bootstrap._AHEAD_MIN_DRAWS", 0):
+        ahead = boot.samples_many([jf.attribution._resolve(m) for m in models], jr)
+    for a, b in zip(inline, ahead, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.std(axis=0).max() > 0
+
+
+def test_draws_ahead_never_overwrite_the_chunk_in_use() -> None:
+    """The drawing thread runs one chunk ahead, never into the buffer the caller holds;
+    its errors reach the caller, and it ends when the caller stops early."""
+    import threading
+    import time
+
+    from journeyflow.attribution.bootstrap import _ahead
+
+    def chunks(n: int, fail_at: int = -1) -> Iterator[np.ndarray]:
+        buffers = [np.empty(1000), np.empty(1000)]  # two buffers taking turns, as _cell_draws
+        for k in range(n):
+            if k == fail_at:
+                raise ValueError("draw failed")
+            buffers.reverse()
+            buffers[0][:] = k
+            yield buffers[0]
+
+    seen = []
+    for k, chunk in enumerate(_ahead(chunks(12), threads=True)):
+        time.sleep(0.005)  # the drawing thread could run ahead meanwhile
+        assert (chunk == k).all()
+        seen.append(k)
+    assert seen == list(range(12))
+    with pytest.raises(ValueError, match="draw failed"):
+        list(_ahead(chunks(12, fail_at=5), threads=True))
+    it = _ahead(chunks(12), threads=True)
+    assert (next(it) == 0).all()
+    it.close()
+    assert not any(t.name == "journeyflow-draws" for t in threading.enumerate())
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (7, 3), (40_000, 5)])  # an odd count of 16-bit draws; several blocks
 def test_poisson_1_draws_are_the_inverse_cdf_of_the_seeded_random_bits(shape: tuple[int, int]) -> None:
     """The Poisson(1) counts of a seed are pinned: 16 bits per draw from rng.bytes, the

@@ -364,3 +364,23 @@ def test_the_command_line_tunes_glibc_malloc(monkeypatch: pytest.MonkeyPatch) ->
     assert cli._tune_heap() == {}
     monkeypatch.setattr(sys, "platform", "darwin")
     assert cli._tune_heap() == {}
+
+
+def test_the_command_line_gives_arrow_the_tuned_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrow's buffers come from the system allocator (the heap cli._tune_heap tuned),
+    unless the user chose Arrow's pool."""
+    import pyarrow as pa
+
+    from journeyflow import cli
+
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+        assert cli._arrow_on_heap() is False
+        assert pa.default_memory_pool().backend_name == before.backend_name
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        assert cli._arrow_on_heap() is True
+        assert pa.default_memory_pool().backend_name == "system"
+        assert pa.array(["a", "b"]).to_pylist() == ["a", "b"]
+    finally:
+        pa.set_memory_pool(before)

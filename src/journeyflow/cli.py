@@ -31,6 +31,7 @@ from types import FrameType
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from ._progress import TerminalProgress
 from ._version import __version__
@@ -184,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit code.
     """
-    _tune_heap()
+    if _tune_heap().get("MALLOC_ARENA_MAX"):
+        _arrow_on_heap()
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -245,6 +247,21 @@ def _tune_heap() -> dict[str, int]:
     if mallopt is None:
         return {}
     return {env: value for env, option, value in _HEAP_OPTIONS if env not in os.environ and mallopt(option, value)}
+
+
+def _arrow_on_heap() -> bool:
+    """Give Arrow's buffers to the same (tuned) glibc heap as numpy's arrays; whether
+    that was done (not when the user set ``ARROW_DEFAULT_MEMORY_POOL``).
+
+    Arrow's default pool (mimalloc) keeps its own memory: what the read frees there is
+    not reused by the arrays of the later steps, which take fresh pages from the heap.
+    With one heap the 10M-event report peaked 30-50 MB lower (1,290-1,305 MB against
+    1,326-1,347 MB in three interleaved pairs of runs), at the same speed.
+    """
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return False
+    pa.set_memory_pool(pa.system_memory_pool())
+    return True
 
 
 def _glibc_mallopt() -> Callable[[int, int], int] | None:
