@@ -12,15 +12,18 @@ import journeyflow as jf
 from journeyflow.sessions import sessionize, sessions
 
 
-@pytest.fixture(scope="module", autouse=True, params=["one block", "blocks of 3 rows"])
+@pytest.fixture(scope="module", autouse=True, params=["one block", "blocks of 3 rows", "two threads"])
 def _blocks(request: pytest.FixtureRequest) -> object:
-    """Every test runs with the sorted rows in one block and in blocks of three rows
-    (gaps and ids are found a block at a time: a block boundary must change nothing)."""
+    """Every test runs with the sorted rows in one block, in blocks of three rows (gaps
+    and ids are found a block at a time: a block boundary must change nothing), and in
+    blocks of three rows split in two halves on two threads (as from 512k rows on)."""
     import sys
 
     with pytest.MonkeyPatch.context() as mp:
         if request.param != "one block":
             mp.setattr(sys.modules["journeyflow.sessions"], "_BLOCK", 3)
+        if request.param == "two threads":
+            mp.setattr(sys.modules["journeyflow.sessions"], "PARALLEL_ROWS", 0)
         yield request.param
 
 

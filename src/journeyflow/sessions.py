@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ._encode import (
+    PARALLEL_ROWS,
+    both,
     factorize_sorted,
     first_last_rows,
     ordered_codes,
@@ -224,7 +226,9 @@ def _session_codes(
 
     Sorted times, gaps and sorted ids are made a block of sorted rows at a time, into
     the result: no full-length temporaries besides the sort order (fresh memory is
-    paid for in page faults: four 80 MB arrays at 10M events)."""
+    paid for in page faults: four 80 MB arrays at 10M events). From ``PARALLEL_ROWS``
+    events on, each half of the sorted rows on its own thread (numpy's gathers and
+    scatters release the GIL): at 10M events gaps 114 -> 70 ms, ids 330 -> 166 ms."""
     n = len(events)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -233,10 +237,16 @@ def _session_codes(
     order, new = sort_groups(user, t)  # and the user boundaries in sorted order, from the code counts
     del user
     user_starts = new.copy() if keep_sort else None  # (new gets the sessions' starts too)
-    for start in range(0, n, _BLOCK):  # a loop over blocks of sorted rows: gaps above the timeout
-        lo, stop = max(start - 1, 0), min(start + _BLOCK, n)  # (each block's first row: the gap before it)
-        ts = t[order[lo:stop]]
-        new[lo + 1 : stop] |= (ts[1:] - ts[:-1]) > timeout_ns
+    threads = n >= PARALLEL_ROWS
+    half = min(-(-(n // 2) // _BLOCK) * _BLOCK, n)  # the sorted rows in two halves of whole blocks, one per thread
+
+    def gaps(begin: int, end: int) -> None:
+        for start in range(begin, end, _BLOCK):  # a loop over blocks of sorted rows: gaps above the timeout
+            lo, stop = max(start - 1, 0), min(start + _BLOCK, end)  # (each block's first row: the gap before it)
+            ts = t[order[lo:stop]]
+            new[lo + 1 : stop] |= (ts[1:] - ts[:-1]) > timeout_ns
+
+    both(lambda: gaps(0, half), lambda: gaps(half, n), threads)
     if split_on_campaign:
         camp = _campaign_codes(events, names)
         if camp is not None:
@@ -248,17 +258,24 @@ def _session_codes(
     n_sessions = int(np.count_nonzero(new))
     at = np.empty(n_sessions, dtype=narrow)  # each session's first position in sorted order
     first = np.empty(n_sessions, dtype=narrow)  # and its row
-    last = -1
-    for start in range(0, n, _BLOCK):  # a loop over blocks of sorted rows: ids, scattered to the rows
-        block = new[start : start + _BLOCK]
-        ids = np.cumsum(block, dtype=np.int64)
-        ids += last
-        session[order[start : start + _BLOCK]] = ids
-        begins = np.flatnonzero(block)
-        begins += start
-        at[last + 1 : last + 1 + len(begins)] = begins
-        first[last + 1 : last + 1 + len(begins)] = order[begins]
-        last = int(ids[-1])
+
+    def number(begin: int, end: int, last: int) -> None:
+        """Ids of the sorted rows [begin, end), scattered to the rows; ``last``: the id
+        before ``begin``."""
+        for start in range(begin, end, _BLOCK):  # a loop over blocks of sorted rows
+            stop = min(start + _BLOCK, end)
+            block = new[start:stop]
+            ids = np.cumsum(block, dtype=np.int64)
+            ids += last
+            session[order[start:stop]] = ids
+            begins = np.flatnonzero(block)
+            begins += start
+            at[last + 1 : last + 1 + len(begins)] = begins
+            first[last + 1 : last + 1 + len(begins)] = order[begins]
+            last = int(ids[-1])
+
+    before = int(np.count_nonzero(new[:half]))  # sessions starting in the first half
+    both(lambda: number(0, half, -1), lambda: number(half, n, before - 1), threads and half < n)
     ends = np.empty_like(at)  # each session's last position in sorted order
     ends[:-1] = at[1:]
     ends[-1] = n
