@@ -393,8 +393,15 @@ def test_unwindowed_funnel_without_sort_matches_the_chains(
         mp.setattr(funnels, "_greedy_fits", lambda *a: False)
         slow = jf.funnel(ev, steps, window=None, by="device")
         slow_drop = jf.drop_off(ev, steps, window=None, by_column="event")
+    with pytest.MonkeyPatch.context() as mp:  # the rows in two halves of 3-row blocks, on two threads
+        mp.setattr(funnels, "PARALLEL_ROWS", 0)
+        mp.setattr(funnels, "_BLOCK", 3)
+        halves = jf.funnel(ev, steps, window=None, by="device")
+        halves_drop = jf.drop_off(ev, steps, window=None, by_column="event")
     assert fast.equals(slow)
     assert fast_drop.equals(slow_drop)
+    assert halves.equals(slow)
+    assert halves_drop.equals(slow_drop)
     assert funnels._greedy_fits(funnels._step_masks(ev, {"event": "event"}, steps)[0], "ordered", None, None)
 
 

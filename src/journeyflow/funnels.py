@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ._encode import (
+    PARALLEL_ROWS,
+    both,
     factorize_sorted,
     is_cached,
     last_rows,
@@ -763,28 +765,49 @@ def _greedy_steps(
     among ties); as in :func:`_chains`, each next step is then the earliest step-j event
     at or after the previous step's time (no event is two steps, so none can serve
     twice). One running minimum per person and step over that step's events, a block
-    of rows at a time."""
+    of rows at a time; from ``PARALLEL_ROWS`` rows on, each half of the rows on its own
+    thread (the second into a private row of minima, merged after each step)."""
     k, n = len(masks), len(users)
     at = np.full((k, n_users), _NONE, dtype=np.int64)
     first = np.full(n_users, n, dtype=np.int64) if anchors else None
     bits = masks.bits
-    for j in range(k):  # a loop over steps
+    threads = n >= PARALLEL_ROWS
+    half = min(-(-(n // 2) // _BLOCK) * _BLOCK, n)  # the rows in two halves of whole blocks, one per thread
+    mine = np.empty(n_users, dtype=np.int64) if threads else None  # the second thread's minima, then merged
+
+    def step(j: int, begin: int, end: int, out: np.ndarray) -> None:
         one = bits.dtype.type(1 << j)
-        for start in range(0, n, _BLOCK):  # a loop over blocks of rows
-            rows = np.flatnonzero(bits[start : start + _BLOCK] == one)
+        for start in range(begin, end, _BLOCK):  # a loop over blocks of rows
+            rows = np.flatnonzero(bits[start : min(start + _BLOCK, end)] == one)
             rows += start
             u, t = users[rows], times[rows]
             if j:
                 ok = t >= at[j - 1][u]  # never true for people who did not reach step j
                 u, t = u[ok], t[ok]
-            np.minimum.at(at[j], u, t)
-    if first is not None:
-        for start in range(0, n, _BLOCK):  # a loop over blocks of rows: the first row at the earliest time
-            rows = np.flatnonzero(bits[start : start + _BLOCK] == bits.dtype.type(1))
+            np.minimum.at(out, u, t)
+
+    def earliest(begin: int, end: int, out: np.ndarray) -> None:
+        for start in range(begin, end, _BLOCK):  # a loop over blocks of rows: the first row at the earliest time
+            rows = np.flatnonzero(bits[start : min(start + _BLOCK, end)] == bits.dtype.type(1))
             rows += start
             u = users[rows]
             tied = times[rows] == at[0][u]
-            np.minimum.at(first, u[tied], rows[tied])
+            np.minimum.at(out, u[tied], rows[tied])
+
+    def halves(run: Any, out: np.ndarray, fill: int) -> None:
+        """``run(begin, end, out)`` over all rows: each half on its own thread, the
+        second into ``mine``, merged into ``out`` by a minimum."""
+        if mine is None:
+            run(0, n, out)
+            return
+        mine.fill(fill)
+        both(lambda: run(0, half, out), lambda: run(half, n, mine), True)
+        np.minimum(out, mine, out=out)
+
+    for j in range(k):  # a loop over steps (each needs the previous one's times)
+        halves(lambda begin, end, out, j=j: step(j, begin, end, out), at[j], _NONE)
+    if first is not None:
+        halves(earliest, first, n)
     return at, first
 
 
