@@ -391,3 +391,39 @@ def test_rows_reconcile_and_kept_rows_are_the_input_rows(rows: list[tuple[object
             assert res.events.loc[i, "timestamp"] == pd.Timestamp(str(t))
             expected_rev = np.nan if r is None else float(str(r))
             np.testing.assert_equal(res.events.loc[i, "revenue"], expected_rev)
+
+
+_SPACES = [" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u1680", "\u2003", "\u2028", "\u3000"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.lists(st.sampled_from(_SPACES), max_size=3).map("".join),  # blank (or empty)
+            st.text(alphabet=st.sampled_from(["a", "é", "中", *_SPACES]), max_size=4),
+        ),
+        min_size=1, max_size=40,
+    ),
+    st.integers(1, 4),
+    st.sampled_from([pa.string(), pa.large_string()]),
+)
+def test_blank_text_reads_only_likely_strings_and_agrees_with_the_kernels(
+    values: list[str | None], n_chunks: int, kind: pa.DataType
+) -> None:
+    """The blank check runs Arrow's kernels only on strings whose first byte may begin
+    whitespace: the same answer as the kernels on every string, over chunks and slices."""
+    import pyarrow.compute as pc
+
+    from journeyflow.io import _blank_text
+
+    cut = np.linspace(0, len(values), n_chunks + 1).astype(int)
+    chunks = [pa.array(values[a:b], type=kind) for a, b in zip(cut[:-1], cut[1:], strict=True)]
+    arr = pa.chunked_array([c.slice(0) for c in chunks], type=kind)
+    series = pd.Series(pd.arrays.ArrowExtensionArray(arr))
+    flat = pa.array(values, type=kind)
+    expected = pc.or_(pc.equal(pc.binary_length(flat), 0), pc.utf8_is_space(flat)).fill_null(False)
+    np.testing.assert_array_equal(_blank_text(series), np.asarray(expected.to_numpy(zero_copy_only=False), dtype=bool))
+    sliced = pd.Series(pd.arrays.ArrowExtensionArray(flat.slice(1)))  # an offset into the buffers
+    np.testing.assert_array_equal(_blank_text(sliced), np.asarray(expected.to_numpy(zero_copy_only=False)[1:], dtype=bool))
