@@ -555,3 +555,20 @@ def test_bootstrap_draws_are_poisson_counts() -> None:
         p = np.array([exp(-lam) * lam**i / factorial(i) for i in range(5)])
         expected = np.r_[p, 1 - p.sum()] * k.size
         assert stats.chisquare(observed, expected).pvalue > 1e-3
+
+
+def test_time_decay_weighs_only_credited_journeys_with_the_same_sums() -> None:
+    """Time decay weighs the touches of journeys with conversions or value only: the
+    same (conversions, value) per channel, to the bit, as weighing every journey."""
+    from journeyflow.attribution.models import _TouchWeights
+
+    ev = jf.assign_touchpoints(jf.sessionize(jf.datasets.simulate_webshop(400, seed=6)))
+    jr = jf.build_journeys(ev)
+    assert (jr.conversions == 0).sum() > 10 and (jr.conversions > 0).sum() > 10
+    model = jf.TimeDecay(half_life="3D")
+    every = _TouchWeights._credit(model, jr)  # the touches of every journey weighed
+    fitted = model.fit(jr).attribution_
+    np.testing.assert_array_equal(fitted["conversions"].to_numpy(), every[0])
+    np.testing.assert_array_equal(fitted["value"].to_numpy(), every[1])
+    assert fitted["channel"].tolist() == list(jr.channels)
+    assert model.n_journeys_ == jr.n_paths

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import warnings
 from pathlib import Path
 
@@ -419,7 +420,7 @@ def test_blank_text_reads_only_likely_strings_and_agrees_with_the_kernels(
     from journeyflow.io import _blank_text
 
     cut = np.linspace(0, len(values), n_chunks + 1).astype(int)
-    chunks = [pa.array(values[a:b], type=kind) for a, b in zip(cut[:-1], cut[1:], strict=True)]
+    chunks = [pa.array(values[a:b], type=kind) for a, b in itertools.pairwise(cut)]
     arr = pa.chunked_array([c.slice(0) for c in chunks], type=kind)
     series = pd.Series(pd.arrays.ArrowExtensionArray(arr))
     flat = pa.array(values, type=kind)

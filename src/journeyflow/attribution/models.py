@@ -356,6 +356,13 @@ class TimeDecay(_TouchWeights):
     def _params(self) -> str:
         return f"half_life={str(self.half_life)!r}"
 
+    def _credit(self, jr: Journeys) -> tuple[np.ndarray, np.ndarray]:
+        # only journeys with conversions or value get credit: the others' touches are not
+        # weighed (at 10M events 218k of 1.1M journeys: 0.18-0.25 s -> 0.05 s); their
+        # amounts are zeros, so the sums per channel are the same
+        keep = (jr.conversions > 0) | (jr.value != 0)
+        return super()._credit(jr if keep.all() else jr.take(keep))
+
     def _weights(self, jr: Journeys) -> np.ndarray:
         times, conversion_times = jr.times, jr.conversion_times  # each access decodes
         if times is None or conversion_times is None:
