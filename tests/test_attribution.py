@@ -572,3 +572,18 @@ def test_time_decay_weighs_only_credited_journeys_with_the_same_sums() -> None:
     np.testing.assert_array_equal(fitted["value"].to_numpy(), every[1])
     assert fitted["channel"].tolist() == list(jr.channels)
     assert model.n_journeys_ == jr.n_paths
+
+
+def test_fits_beside_the_bootstrap_give_the_same_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large inputs fit the models on a second thread while the bootstrap resamples:
+    the table (estimates and intervals of every model) is the one of the serial run."""
+    import journeyflow.attribution as attribution
+
+    ev = jf.assign_touchpoints(jf.sessionize(jf.datasets.simulate_webshop(300, seed=11)))
+    jr = jf.build_journeys(ev)
+    models = ["first_touch", "linear", "time_decay", "markov", "position_based", "shapley"]
+    serial = jf.attribute(jr, models=models, ci=jf.Bootstrap(n_resamples=30, seed=3))
+    monkeypatch.setattr(attribution, "_PARALLEL_PATHS", 0)
+    threaded = jf.attribute(jr, models=models, ci=jf.Bootstrap(n_resamples=30, seed=3))
+    pd.testing.assert_frame_equal(threaded, serial)
+    assert threaded["ci_low"].notna().all() and (threaded["ci_low"] <= threaded["ci_high"]).all()

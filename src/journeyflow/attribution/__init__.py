@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._encode import both
 from .._validation import describe, lookup
 from ..exceptions import InputTypeError, OptionError
 from ..journeys import Journeys
@@ -112,6 +113,11 @@ def attribute(
     return attribute_parts(paths, journeys, fitted, ci=ci)
 
 
+#: From this many journeys on, :func:`attribute_parts` fits the models on a second
+#: thread while the bootstrap resamples on this one.
+_PARALLEL_PATHS = 1 << 17
+
+
 def attribute_parts(
     paths: Journeys, journeys: Journeys, models: Sequence[AttributionModel], *, ci: Bootstrap | None = None
 ) -> pd.DataFrame:
@@ -122,18 +128,27 @@ def attribute_parts(
     if ci is not None and not isinstance(ci, Bootstrap):
         raise InputTypeError(f"ci must be a jf.Bootstrap or None; got {describe(ci)}.")
     fitted = list(models)
-    frames = []
-    together = fit_by_position([m for m in fitted if type(m) in PATH_ONLY], paths)  # one pass for the heuristics
-    for model in fitted:  # a loop over models
-        if not any(model is m for m in together):
-            model.fit(paths if type(model) in PATH_ONLY else journeys)
-        assert model.attribution_ is not None
-        table = model.attribution_.copy()
-        table.insert(0, "model", model.label)
-        frames.append(table)
-    if ci is not None:  # one set of resamples for every model: their intervals are comparable
-        for table, samples in zip(frames, ci.samples_many(fitted, journeys, paths=paths), strict=True):
-            table["ci_low"], table["ci_high"] = ci.bounds(samples)
+
+    def fit() -> list[pd.DataFrame]:
+        frames = []
+        together = fit_by_position([m for m in fitted if type(m) in PATH_ONLY], paths)  # one pass: heuristics
+        for model in fitted:  # a loop over models
+            if not any(model is m for m in together):
+                model.fit(paths if type(model) in PATH_ONLY else journeys)
+            assert model.attribution_ is not None
+            table = model.attribution_.copy()
+            table.insert(0, "model", model.label)
+            frames.append(table)
+        return frames
+
+    if ci is None:
+        frames = fit()
+    else:  # one set of resamples for every model (their intervals are comparable); the fits beside
+        boot = ci
+        threads = journeys.n_paths >= _PARALLEL_PATHS
+        samples, frames = both(lambda: boot.samples_many(fitted, journeys, paths=paths), fit, threads)
+        for table, sample in zip(frames, samples, strict=True):
+            table["ci_low"], table["ci_high"] = ci.bounds(sample)
     out = pd.concat(frames, ignore_index=True)
     if ci is not None:
         out.attrs["ci"] = {"method": "bootstrap", "n_resamples": ci.n_resamples, "level": ci.level, "seed": ci.seed}
