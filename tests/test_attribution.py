@@ -465,8 +465,9 @@ def test_stacked_bootstrap_equals_refitting_each_model(names: list[str], dense_s
 
 
 def test_draws_ahead_are_the_same_draws() -> None:
-    """With the next chunk drawn on a second thread (forced here: small data draws in
-    line), every model's samples are those drawn in line."""
+    """With the next chunk drawn on a second thread and the two draw groups (models of
+    the paths, time decay) on two threads (forced here: small data runs in line), every
+    model's samples are those drawn in line."""
     ev = jf.assign_touchpoints(jf.sessionize(jf.datasets.simulate_webshop(250, seed=21)))
     jr = jf.build_journeys(ev)
     boot = jf.Bootstrap(n_resamples=80, seed=4)  # four chunks

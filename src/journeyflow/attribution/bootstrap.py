@@ -24,6 +24,9 @@ Aggregated path files (``Journeys.from_paths``) are resampled as they are.
   (statistics × drawn cells) CSC matrix: a chunk of resamples takes one sparse
   product, which reads the draws once, in order.
 - Other models refit per resample.
+- Large inputs use a second thread twice over, with the same draws: the next chunk is
+  drawn while the models use the current one, and the two draw groups (models of the
+  paths; touch-weight models) run side by side, each from its own generator.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._encode import both
 from .._validation import check_fraction, check_positive_int
 from ..journeys import Journeys
 from .markov import DENSE_STATES, MarkovAttribution, _membership, _removals, _States
@@ -255,10 +259,11 @@ class Bootstrap:
         if rest and all(isinstance(models[i], _TouchWeights) for i in rest) and converting.any():
             rest_jr = journeys.take(converting)  # touch weights credit conversions only: nulls never count
         path_jr = journeys if not by_paths else paths if paths is not None else merged_paths(journeys)
-        groups = [(by_paths, path_jr), (rest, rest_jr)]
-        for members, jr in groups:
+
+        def group(members: list[int], jr: Journeys) -> None:
+            """The samples of the models ``members`` (indices), from draws of ``jr``'s cells."""
             if not members:
-                continue
+                return
             cells = _Cells(jr)
             stack = _Stack(cells)
             runs = [stack.add(_sampler(models[i], jr, cells)) for i in members]
@@ -270,6 +275,10 @@ class Bootstrap:
                     part.append(run(stats, drawn))
             for i, part in zip(members, parts, strict=True):
                 out[i] = np.vstack(part)
+
+        # the two groups draw from their own generators (each seeded with the seed): on two threads for large inputs
+        large = min(path_jr.n_paths, rest_jr.n_paths) * self.n_resamples >= _AHEAD_MIN_DRAWS
+        both(lambda: group(by_paths, path_jr), lambda: group(rest, rest_jr), bool(by_paths and rest) and large)
         return [o for o in out if o is not None]
 
     def bounds(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
