@@ -303,3 +303,14 @@ def test_argsort_text_is_code_point_order(values: list[str], large: bool, skip: 
     assert order.dtype == np.int64
     assert [values[i] for i in order] == sorted(values)
     assert _encode._argsort_values(np.array(values, dtype=object)).tolist() == order.tolist()
+
+
+@given(st.integers(0, 10_000), st.integers(1, 600))
+def test_block_half_splits_at_a_block_boundary_near_the_middle(n: int, block: int) -> None:
+    from journeyflow._encode import block_half
+
+    half = block_half(n, block)
+    assert 0 <= half <= n
+    assert half == n or half % block == 0
+    assert half >= n // 2  # the first half holds at least half the rows
+    assert half == n or half < n // 2 + block  # and less than a block more

@@ -480,14 +480,10 @@ def _string_key(chunk: pa.Array, how: str) -> np.ndarray:
     """A 16-bit key of each string of an Arrow string array, from its buffers: its
     last two bytes (``how="last"``; missing bytes of short strings count as 0), or the
     XOR of all its bytes and its last byte (``how="all"``)."""
-    wide = pa.types.is_large_string(chunk.type)
-    _, off_buf, data_buf = chunk.buffers()
-    offsets = np.frombuffer(off_buf, dtype=np.int64 if wide else np.int32, count=chunk.offset + len(chunk) + 1)
-    offsets = offsets[chunk.offset :]
+    offsets, data = string_buffers(chunk)
     n = len(chunk)
-    if data_buf is None or data_buf.size == 0:
+    if data is None:
         return np.zeros(n, dtype=np.int64)
-    data = np.frombuffer(data_buf, dtype=np.uint8)
     start, end = offsets[:-1], offsets[1:]
     length = end - start
     short = np.flatnonzero(length < 2)  # usually none: then no masking at all
@@ -495,7 +491,7 @@ def _string_key(chunk: pa.Array, how: str) -> np.ndarray:
         pos = end - 1
         if len(short):
             np.maximum(pos, 0, out=pos)
-        key = data[pos].astype(np.uint16)
+        key: np.ndarray = data[pos].astype(np.uint16)
         pos -= 1
         if len(short):
             np.maximum(pos, 0, out=pos)
@@ -510,6 +506,24 @@ def _string_key(chunk: pa.Array, how: str) -> np.ndarray:
     key |= data[np.maximum(end - 1, 0)].astype(np.int64) << 8
     key[length == 0] = 0
     return key
+
+
+def string_buffers(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray | None]:
+    """An Arrow string array's offsets (``len + 1`` of them, from the array's own
+    offset) and its bytes, as numpy views of its buffers (no copy); the bytes are None
+    when there are none."""
+    _, off_buf, data_buf = chunk.buffers()
+    wide = pa.types.is_large_string(chunk.type)
+    offsets = np.frombuffer(off_buf, dtype=np.int64 if wide else np.int32, count=chunk.offset + len(chunk) + 1)
+    data = None if data_buf is None or data_buf.size == 0 else np.frombuffer(data_buf, dtype=np.uint8)
+    return offsets[chunk.offset :], data
+
+
+def block_half(n: int, block: int) -> int:
+    """Where the second of two halves of ``n`` rows starts, at a multiple of ``block``
+    (``n`` when the first half fits in one block): rows split for two threads that each
+    work a block at a time."""
+    return min(-(-(n // 2) // block) * block, n)
 
 
 def small_int(n_values: int) -> type[np.signedinteger[Any]]:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ._encode import (
     PARALLEL_ROWS,
+    block_half,
     both,
     factorize_sorted,
     is_cached,
@@ -772,7 +773,7 @@ def _greedy_steps(
     first = np.full(n_users, n, dtype=np.int64) if anchors else None
     bits = masks.bits
     threads = n >= PARALLEL_ROWS
-    half = min(-(-(n // 2) // _BLOCK) * _BLOCK, n)  # the rows in two halves of whole blocks, one per thread
+    half = block_half(n, _BLOCK)  # the rows in two halves of whole blocks, one per thread
     mine = np.empty(n_users, dtype=np.int64) if threads else None  # the second thread's minima, then merged
 
     def step(j: int, begin: int, end: int, out: np.ndarray) -> None:

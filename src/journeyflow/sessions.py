@@ -15,6 +15,7 @@ import pandas as pd
 
 from ._encode import (
     PARALLEL_ROWS,
+    block_half,
     both,
     factorize_sorted,
     first_last_rows,
@@ -238,7 +239,7 @@ def _session_codes(
     del user
     user_starts = new.copy() if keep_sort else None  # (new gets the sessions' starts too)
     threads = n >= PARALLEL_ROWS
-    half = min(-(-(n // 2) // _BLOCK) * _BLOCK, n)  # the sorted rows in two halves of whole blocks, one per thread
+    half = block_half(n, _BLOCK)  # the rows in two halves of whole blocks, one per thread
 
     def gaps(begin: int, end: int) -> None:
         for start in range(begin, end, _BLOCK):  # a loop over blocks of sorted rows: gaps above the timeout
