@@ -440,6 +440,49 @@ def test_encoded_ids_are_split_by_their_codes(
     pd.testing.assert_frame_equal(got_drop, plain_drop)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(_row, min_size=1, max_size=16).filter(lambda r: any(x[2] == "v" for x in r)),
+    st.sampled_from(["ordered", "strict", "unordered"]),
+    st.sampled_from([pd.Timedelta("6h"), pd.Timedelta("1D")]),
+    st.sampled_from([("v", "c", "b"), ("v", "v", "c"), ("c", "v", "b")]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_sort_sessionize_made_gives_the_same_people(
+    rows: list[tuple[str, int, str]], mode: str, window: pd.Timedelta, step_names: tuple[str, ...],
+    exclude: bool, two_threads: bool,
+) -> None:
+    """The report passes sessionize's (user, time) sort to the funnel, which then sorts
+    nothing: every person's row (furthest step, gaps, anchor row, segment) equals the
+    funnel's own, the people cut in two halves on two threads or not."""
+    import sys
+
+    funnels = sys.modules["journeyflow.funnels"]
+    from journeyflow.sessions import _sessionize
+
+    ev = _ev(rows, device=[("m", "d", "t")[i % 3] for i in range(len(rows))]).sample(frac=1, random_state=len(rows))
+    steps = [s for s in step_names if (ev["event"] == s).any()]
+    assume(steps == list(step_names) and not (mode == "unordered" and len(set(steps)) < len(steps)))
+    excl = "x" if exclude and mode != "unordered" else None
+    events, _, sort = _sessionize(ev, keep_sort=True)
+    assert sort is not None
+
+    def people(given: tuple[np.ndarray, np.ndarray] | None) -> pd.DataFrame:
+        out, _, _ = funnels._funnel_per_user(events, steps, window=window, mode=mode, by="device", columns=None,
+                                             exclude=excl, rows=True, sort=given)
+        return out.sort_values(funnels._ANCHOR, ignore_index=True)
+
+    own = people(None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(funnels, "PARALLEL_ROWS", 0 if two_threads else 10**12)
+        given = people(sort)
+    pd.testing.assert_frame_equal(given, own)
+    assert len(given) == len(set(given[funnels._ANCHOR]))  # one row a person
+    expected = _counts(_slow_furthest(ev, steps, window, mode, excl), len(steps))
+    assert funnels._table_from_users(given, steps, [], "step")["users"].tolist() == expected
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), people=st.integers(5, 60))
 def test_touchpoint_priority_equals_a_groupby_of_the_events(seed: int, people: int) -> None:

@@ -150,8 +150,17 @@ def _sort(
     if rows is not None:
         order = _gather(rows, order, int(rows.max()) + 1 if len(rows) else 0)
     t = _TimesAt(times, order)
-    if not ties:
-        return _Sorted(order, u, t, np.zeros(0, dtype=np.int64), user_labels, n_users), packed
+    return _Sorted(order, u, t, _tie_starts(u, t) if ties else _NO_TIES, user_labels, n_users), packed
+
+
+#: ``tie_start`` of a :class:`_Sorted` that has none (strict funnels step to the next event).
+_NO_TIES = np.zeros(0, dtype=np.int64)
+
+
+def _tie_starts(u: np.ndarray, t: _TimesAt) -> np.ndarray:
+    """Per sorted position, the first position with the same user and time (users
+    ``u`` and times ``t`` in sorted order), made a block of rows at a time."""
+    n = len(u)
     new = np.ones(n, dtype=bool)
     for start in range(0, n, _BLOCK):  # a loop over blocks of rows: a new user or a new time
         before = max(start - 1, 0)
@@ -163,7 +172,7 @@ def _sort(
     tie_start *= new  # 0 where a tie goes on, then the running maximum carries each tie's start
     del new
     np.maximum.accumulate(tie_start, out=tie_start)
-    return _Sorted(order, u, t, tie_start, user_labels, n_users), packed
+    return tie_start
 
 
 _INT32_LIMIT = 2**31 - 1
@@ -652,9 +661,10 @@ def _funnel_per_user(
     strict: bool = True,
     exclude: str | Sequence[str] | None = None,
     rows: bool = False,
+    sort: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, list[str], list[str]]:
     """Per-person funnel progress (see :func:`_per_user`; ``rows``: with each person's
-    anchor row), step labels, segment columns."""
+    anchor row), step labels, segment columns; ``sort``: see :func:`_people_rows`."""
     names, by_list = _prepare(events, columns, by)
     check_option("mode", mode, MODES)
     span = check_duration("window", window, allow_none=True)
@@ -671,7 +681,7 @@ def _funnel_per_user(
             "In an unordered funnel every event can stand for one step only, but some events match "
             "several steps (a repeated or overlapping step). Use distinct steps, or mode='ordered'."
         )
-    return _people_rows(events, names, masks, window_ns, mode, by_list, excl, rows=rows), labels, by_list
+    return _people_rows(events, names, masks, window_ns, mode, by_list, excl, rows=rows, sort=sort), labels, by_list
 
 
 def _people_rows(
@@ -684,13 +694,19 @@ def _people_rows(
     excl: np.ndarray | None = None,
     *,
     rows: bool = False,
+    sort: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """:func:`_per_user` rows of the funnel whose steps' events are ``masks``."""
+    """:func:`_per_user` rows of the funnel whose steps' events are ``masks``.
+    ``sort``: the events' rows in (user, time, row) order and each user's first
+    position in it, when known (:func:`journeyflow.sessions._sessionize` makes them):
+    the funnel then sorts nothing (see :func:`_people_rows_sorted`)."""
     events = events[list(dict.fromkeys([names["user_id"], names["timestamp"], *by_list]))]
     times = time_ns(events[names["timestamp"]])
     if _greedy_fits(masks, mode, window_ns, excl):
         users, n_users = _person_codes(events[names["user_id"]], names)
         return _greedy_per_user(users, n_users, times, masks, events, by_list, rows=rows)
+    if sort is not None:
+        return _people_rows_sorted(events, masks, window_ns, mode, by_list, excl, rows, sort, times)
     step_rows = _step_rows(masks, mode, excl)
 
     # People in parts of about _PART_ROWS rows, counted on two threads (hashing, sorts
@@ -731,8 +747,65 @@ def _people_rows(
         return _per_user(s, events, anchors, reached, chain, k, by_list, rows)
 
     with ThreadPoolExecutor(2) as pool:
-        tables = list(pool.map(people, np.flatnonzero(split.ends > starts)))
-    return pd.concat(tables, ignore_index=True)
+        return _concat_people(list(pool.map(people, np.flatnonzero(split.ends > starts))))
+
+
+def _people_rows_sorted(
+    events: pd.DataFrame,
+    masks: _Steps,
+    window_ns: int | None,
+    mode: str,
+    by_list: list[str],
+    excl: np.ndarray | None,
+    rows: bool,
+    sort: tuple[np.ndarray, np.ndarray],
+    times: np.ndarray,
+) -> pd.DataFrame:
+    """:func:`_people_rows` from the rows already in (user, time, row) order: ``sort``
+    is that order and, per sorted position, whether a user starts there. Ordered and
+    unordered funnels keep the step (and excluded) events of the order, which stay in
+    that order; users are numbered by their starts. From ``PARALLEL_ROWS`` rows on, the
+    first and the second half of the users (cut at a user's first position) are
+    followed on two threads. At 10M events (2.9M step events) this replaces the split
+    by person and the sort of each part (0.06 + 0.24 s)."""
+    order, starts = sort
+    packed = masks.bits[order]  # the step bits in sorted order
+    user_at = np.flatnonzero(starts)  # each user's first sorted position
+    if mode == "strict":  # strict funnels see every event
+        user = np.cumsum(starts, dtype=_position_type(len(order)))
+        user -= 1
+    else:
+        keep = packed != 0
+        if excl is not None:
+            keep |= excl[order]
+        pos = np.flatnonzero(keep)
+        del keep
+        order, packed = order[pos], packed[pos]
+        user = np.searchsorted(user_at, pos, side="right").astype(_position_type(len(user_at)))
+        user -= 1
+        del pos
+    n, k = len(order), len(masks)
+    cut = int(np.searchsorted(user, user[n // 2])) if n else 0  # the middle user's first position
+    parts = [(0, cut), (cut, n)] if n >= PARALLEL_ROWS and 0 < cut < n else [(0, n)]
+
+    def people(part: tuple[int, int]) -> pd.DataFrame:
+        u, o = user[part[0] : part[1]], order[part[0] : part[1]]
+        t = _TimesAt(times, o)
+        s = _Sorted(o, u, t, _tie_starts(u, t) if mode != "strict" else _NO_TIES, None, len(user_at))
+        anchors, reached, chain = _chains(s, masks, window_ns, mode, excl, packed[part[0] : part[1]])
+        return _per_user(s, events, anchors, reached, chain, k, by_list, rows)
+
+    if len(parts) == 1:
+        return people(parts[0])
+    with ThreadPoolExecutor(2) as pool:
+        return _concat_people(list(pool.map(people, parts)))
+
+
+def _concat_people(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """:func:`_per_user` tables of disjoint people as one (those with no rows left out:
+    their text columns have no inferred type, which would make the whole column object)."""
+    kept = [t for t in tables if len(t)] or tables[:1]
+    return kept[0] if len(kept) == 1 else pd.concat(kept, ignore_index=True)
 
 
 def _person_codes(ids: pd.Series, names: Mapping[str, str]) -> tuple[np.ndarray, int]:

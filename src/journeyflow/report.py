@@ -188,7 +188,7 @@ class _Run:
     funnel_people: tuple[list[str], pd.DataFrame, list[str]] | None = None  # steps, per-person rows, labels
     event_names: set[str] | None = None  # the event names that occur (for the funnel steps)
     session_index: Any = None  # sessions.SessionIndex of the events, from the sessionize stage
-    user_sort: tuple[np.ndarray, np.ndarray] | None = None  # its rows in (user, time) order, for the phases
+    user_sort: tuple[np.ndarray, np.ndarray] | None = None  # its rows in (user, time) order, for phases and funnel
     user_last: np.ndarray | None = None  # each user's last row, by the codes of factorize_sorted
     charts: dict[str, Path] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
@@ -572,7 +572,7 @@ def _stage_sessionize(run: _Run) -> str | None:
 
     # the sessions' rows are passed on to the stages that need them (touchpoints, the
     # sessions table, journeys): found once, not three times; and the (user, time) sort
-    # to the phases: made once, not twice
+    # to the phases and the funnel: made once, not three times
     run.events, run.session_index, run.user_sort = _sessionize(
         run.events, timeout=s.timeout, max_duration=s.max_duration, split_on_campaign=s.split_on_campaign,
         keep_sort=True,
@@ -638,8 +638,7 @@ def _stage_phases(run: _Run) -> str | None:
         return skip
     from .phases import _assign_phases
 
-    sort, run.user_sort = run.user_sort, None  # (the last stage that needs it)
-    run.events = _assign_phases(run.events, model=_phase_model(run.config), sort=sort)
+    run.events = _assign_phases(run.events, model=_phase_model(run.config), sort=run.user_sort)
     return None
 
 
@@ -728,6 +727,7 @@ def _by(run: _Run) -> list[str]:
 
 
 def _stage_funnel(run: _Run) -> str | None:
+    sort, run.user_sort = run.user_sort, None  # (the last stage that needs it)
     skip = _missing("funnel")
     if skip:
         return skip
@@ -744,7 +744,8 @@ def _stage_funnel(run: _Run) -> str | None:
 
     # per person, kept for the drop-off stage (the same funnel: counted once)
     people, labels, _ = funnels._funnel_per_user(run.events, steps, window=f.window, mode=f.mode, by=None,
-                                                 columns=None, rows=True)
+                                                 columns=None, rows=True, sort=sort)
+    del sort
     _write_table(run, funnels._table_from_users(people, labels, [], "step"), "funnel.csv")
     run.funnel_people = (steps, people[["reached", funnels._ANCHOR]], labels)  # (not the gaps)
     by = _by(run)
