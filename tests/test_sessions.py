@@ -314,6 +314,39 @@ def test_sessions_table_matches_groupby():
     assert (ss["duration"] == ss["end"] - ss["start"]).all()
 
 
+@pytest.mark.parametrize("clock", ["utc", "naive", "amsterdam", "microseconds"])
+@pytest.mark.parametrize("categorical", [False, True])
+def test_sessions_table_keeps_each_instant_and_dtype(clock: str, categorical: bool) -> None:
+    """The table's start and end are the sessions' first and last instants in UTC
+    nanoseconds whatever the events' clock (naive times are taken as UTC), and text
+    or categorical columns keep their dtype: against a group-by of the events."""
+    rng = np.random.default_rng(7)
+    n = 300
+    ev = frame(rng.choice(["a", "b", "c"], n).tolist(), np.sort(rng.integers(0, 900, n)).tolist(),
+               page=rng.choice(["/", "/blog", "/cart"], n), utm_source=rng.choice(["g", "fb", None], n))
+    stamps = ev["timestamp"]
+    ev["timestamp"] = {
+        "utc": stamps,
+        "naive": stamps.dt.tz_localize(None),
+        "amsterdam": stamps.dt.tz_convert("Europe/Amsterdam"),
+        "microseconds": stamps.astype("datetime64[us, UTC]"),
+    }[clock]
+    if categorical:
+        ev = ev.astype({"page": "category", "utm_source": "category"})
+    sv = sessionize(ev.sample(frac=1, random_state=2))
+    ss = sessions(sv)
+    g = sv.assign(instant=stamps.loc[sv.index]).sort_values("instant", kind="stable").groupby("session_id")
+    assert str(ss["start"].dtype) == str(ss["end"].dtype) == "datetime64[ns, UTC]"
+    assert ss["start"].tolist() == g["instant"].min().tolist()
+    assert ss["end"].tolist() == g["instant"].max().tolist()
+    assert (ss["duration"] == ss["end"] - ss["start"]).all()
+    firsts = sv.assign(instant=stamps.loc[sv.index]).sort_values(["session_id", "instant"], kind="stable")
+    firsts = firsts.drop_duplicates("session_id")  # each session's first row (ties: in input order)
+    for col, landing in (("page", "landing_page"), ("utm_source", "utm_source")):
+        assert ss[landing].dtype == ev[col].dtype
+        assert [None if pd.isna(v) else v for v in ss[landing]] == [None if pd.isna(v) else v for v in firsts[col]]
+
+
 def test_sessions_table_with_far_apart_session_ids() -> None:
     """Session ids of your own spread over 10**12 give the same table as jf.sessionize's
     0, 1, ... (they are encoded, not used as positions in a table of that size)."""

@@ -400,6 +400,8 @@ class _SessionRows(NamedTuple):
     (about 24 bytes a session, against some 80 in the table)."""
 
     names: dict[str, str]
+    ids: np.ndarray  # session id (the column's value at the first row)
+    times: np.ndarray  # every event's time, int64 ns UTC (naive times taken as UTC)
     first: np.ndarray  # first event row (int32 when it fits)
     last: np.ndarray  # last event row
     counts: np.ndarray  # events
@@ -432,8 +434,9 @@ def _session_rows(
     if len(events) == 0:
         raise DataError("events is empty: there are no sessions to describe.")
     code = ordered_codes(events[names["session_id"]])  # sessionize's ids (from 0) as they are, not copied
+    times = time_ns(events[names["timestamp"]])  # (a view of UTC nanoseconds: no copy)
     if index is None:  # each session's first and last event, and its size
-        first, last, counts = first_last_rows(code, time_ns(events[names["timestamp"]]))
+        first, last, counts = first_last_rows(code, times)
         assert last is not None and counts is not None
     else:
         first, last, counts = index
@@ -441,6 +444,7 @@ def _session_rows(
     # per-session sums over the few rows that carry something: bincounts, no gather
     span = int(code.max()) + 1
     table_codes = code[first]
+    same = code.dtype == sid.dtype and code.ctypes.data == sid.ctypes.data  # the ids are their codes (from 0)
     revenue = None
     if "revenue" in names:
         col = events[names["revenue"]]
@@ -457,48 +461,46 @@ def _session_rows(
         is_conv = np.flatnonzero(events[names["event"]].isin(targets).to_numpy(dtype=bool))
         n_conv = np.bincount(code[is_conv], minlength=span)[table_codes].astype(narrow)
     return _SessionRows(
-        dict(names), first.astype(narrow, copy=False), last.astype(narrow, copy=False),
+        dict(names), table_codes if same else sid[first], times, first.astype(narrow, copy=False), last.astype(narrow, copy=False),
         counts.astype(narrow, copy=False), revenue, n_conv
     )
 
 
 def _session_table(events: pd.DataFrame, found: _SessionRows, part: slice) -> pd.DataFrame:
-    """The rows ``part`` (a slice of sessions) of the :func:`sessions` table."""
+    """The rows ``part`` (a slice of sessions) of the :func:`sessions` table: numpy
+    gathers at the sessions' first and last rows, a categorical's codes as they are."""
     names = found.names
     first, last = found.first[part], found.last[part]
 
-    def at(col: str, rows: np.ndarray) -> Any:
-        return events[col].iloc[rows].reset_index(drop=True)  # keeps the dtype (categoricals stay codes)
+    def at(col: str) -> Any:  # the dtype kept
+        values = events[col]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            return pd.Categorical.from_codes(values.array.codes[first], dtype=values.dtype, validate=False)
+        return values.iloc[first].reset_index(drop=True)
 
-    ts = events[names["timestamp"]]
-    start = ts.iloc[first].reset_index(drop=True)
-    end = ts.iloc[last].reset_index(drop=True)
-    if not isinstance(start.dtype, pd.DatetimeTZDtype):
-        start, end = start.dt.tz_localize("UTC"), end.dt.tz_localize("UTC")
-    out = pd.DataFrame(
-        {
-            "session_id": events[names["session_id"]].to_numpy()[first].astype(np.int64),
-            "user_id": take_rows(events[names["user_id"]], first),
-            "start": start.astype("datetime64[ns, UTC]"),
-            "end": end.astype("datetime64[ns, UTC]"),
-        }
-    )
-    out["duration"] = out["end"] - out["start"]
-    out["n_events"] = found.counts[part].astype(np.int64)
-    out["landing_event"] = at(names["event"], first)
+    start, end = found.times[first], found.times[last]
+    utc = pd.DatetimeTZDtype("ns", "UTC")
+    cols: dict[str, Any] = {
+        "session_id": found.ids[part].astype(np.int64),
+        "user_id": take_rows(events[names["user_id"]], first),
+        "start": pd.Series(start.view("datetime64[ns]"), copy=False).dt.tz_localize("UTC").astype(utc),
+        "end": pd.Series(end.view("datetime64[ns]"), copy=False).dt.tz_localize("UTC").astype(utc),
+        "duration": np.subtract(end, start).view("timedelta64[ns]"),
+        "n_events": found.counts[part].astype(np.int64),
+        "landing_event": at(names["event"]),
+    }
     page = names.get("page", names.get("url"))
     if page is not None:
-        out["landing_page"] = at(page, first)
+        cols["landing_page"] = at(page)
     for col in ("utm_source", "utm_medium", "utm_campaign", "referrer", "channel"):
         if col in names:
-            out[col] = events[names[col]].iloc[first].reset_index(drop=True)
+            cols[col] = at(names[col])
     if found.revenue is not None:
-        out["revenue"] = found.revenue[part]
+        cols["revenue"] = found.revenue[part]
     if found.n_conv is not None:
-        n_conv = found.n_conv[part].astype(np.int64)
-        out["n_conversions"] = n_conv
-        out["converted"] = n_conv > 0
-    return out
+        cols["n_conversions"] = found.n_conv[part].astype(np.int64)
+        cols["converted"] = cols["n_conversions"] > 0
+    return pd.DataFrame(cols, copy=False)
 
 
 def _session_parts(
