@@ -285,6 +285,10 @@ def test_session_index_is_each_sessions_first_and_last_row_and_size(rows, seed, 
     assert sort is not None
     assert sort[0].tolist() == per_user["pos"].tolist()
     assert sort[1].tolist() == (~per_user["user"].duplicated()).tolist()
+    # and each user's last row read off that sort (the report's funnel stage does)
+    from journeyflow.sessions import user_last_rows
+
+    assert user_last_rows(sort).tolist() == expected.loc[list(labels)].tolist()
 
 
 def test_sessions_table_matches_groupby():

@@ -728,6 +728,10 @@ def _by(run: _Run) -> list[str]:
 
 def _stage_funnel(run: _Run) -> str | None:
     sort, run.user_sort = run.user_sort, None  # (the last stage that needs it)
+    if sort is not None and run.user_last is None:  # for the drop-off and priority stages
+        from .sessions import user_last_rows
+
+        run.user_last = user_last_rows(sort)
     skip = _missing("funnel")
     if skip:
         return skip
@@ -812,9 +816,10 @@ def _stage_touchpoint_priority(run: _Run) -> str | None:
 
 
 def _user_last(run: _Run) -> np.ndarray | None:
-    """Each user's last row (by the codes of ``factorize_sorted``), from the session
-    index: the drop-off and priority stages' "where did they leave" without a pass over
-    the events each. None when there is no session index."""
+    """Each user's last row (by the codes of ``factorize_sorted``): the drop-off and
+    priority stages' "where did they leave" without a pass over the events each. Read
+    off the (user, time) sort by the funnel stage, else from the session index; None
+    when there is neither."""
     if run.user_last is None and run.session_index is not None:
         assert run.events is not None
         users, labels = factorize_sorted(run.events["user_id"])
