@@ -202,6 +202,29 @@ def test_phase_funnel_time_to_convert_drop_off_priority_reconcile() -> None:
     assert (tp["priority"].diff().dropna() <= 0).all()
 
 
+@pytest.mark.parametrize("categorical", [False, True])
+def test_drop_off_counts_a_missing_last_touchpoint_and_by_the_event_itself(categorical: bool) -> None:
+    """By hand: a person whose last event has no touchpoint is counted under a missing
+    value (NaN, as in the column), and by_column may be the event column itself."""
+    ev = _ev(
+        [("a", 0, "v"), ("a", 1, "x"), ("b", 0, "v"), ("b", 2, "c"), ("c", 0, "v"), ("d", 0, "v"), ("d", 1, "x"),
+         ("e", 0, "v"), ("e", 1, "c"), ("e", 2, "b")],  # (e finishes: not a drop-off)
+        touchpoint=["ad", None, "ad", "shop", "blog", "ad", None, "ad", "ad", None],
+    )
+    if categorical:
+        ev["touchpoint"] = ev["touchpoint"].astype("category")
+    d = jf.drop_off(ev, ["v", "c", "b"])
+    got = {(int(r.step_index), None if pd.isna(r.last_touchpoint) else r.last_touchpoint, r.last_event): int(r.users)
+           for r in d.itertuples()}
+    assert got == {(1, None, "x"): 2, (1, "blog", "v"): 1, (2, "shop", "c"): 1}
+    missing = d.loc[d["last_touchpoint"].isna(), "last_touchpoint"].tolist()
+    assert len(missing) == 1 and isinstance(missing[0], float)  # NaN, not None
+    by_event = jf.drop_off(ev, ["v", "c", "b"], by_column="event")
+    assert sorted(by_event.columns) == sorted(["step", "step_index", "last_event", "users", "share"])
+    assert {(int(r.step_index), r.last_event): int(r.users) for r in by_event.itertuples()} == {
+        (1, "x"): 2, (1, "v"): 1, (2, "c"): 1}
+
+
 def test_exclude_ends_an_attempt_between_steps() -> None:
     ev = _ev(
         [

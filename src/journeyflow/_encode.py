@@ -540,11 +540,13 @@ def present_codes(values: pd.Series, missing: str | None = None) -> tuple[np.nda
     Like ``pd.factorize(values, sort=True)`` but from :func:`value_codes` (no hashing
     of categoricals or of an already encoded Arrow column). Missing values get the
     label ``missing`` (sorted with the rest), or the code -1 when ``missing`` is None.
+    The codes are of the narrowest signed type that holds them (a byte a row for a few
+    labels, not eight).
     """
     raw, uniques, shift = _raw_codes(values, None)  # narrow codes: no full-length int64 temporaries
     keep, names = _present(raw, uniques, shift, missing)
-    rank = np.full(len(uniques), -1, dtype=np.int64)
-    rank[keep] = np.arange(len(keep), dtype=np.int64)
+    rank = np.full(len(uniques), -1, dtype=small_int(len(keep) + 1))
+    rank[keep] = np.arange(len(keep))
     return np.roll(rank, -shift)[raw], names
 
 

@@ -26,6 +26,7 @@ from ._encode import (
     PARALLEL_ROWS,
     block_half,
     both,
+    factorize_rows,
     factorize_sorted,
     is_cached,
     last_rows,
@@ -1150,17 +1151,28 @@ def _drop_off_from_people(
         users = factorize_sorted(events[names["user_id"]])[0]  # (the codes ``last`` is by)
     rows = last[users[people[_ANCHOR].to_numpy(dtype=np.int64)[left]]]
     del users
-    furthest = reached[left]
-    table = pd.DataFrame(
+    # people per (furthest step, last value, last event): the pair of values coded at
+    # those rows only (a categorical's own codes), then one count over the packed keys
+    k = max(len(labels), 1)
+    pair, distinct = factorize_rows(events[[by_column, names["event"]]].set_axis(["by", "event"], axis=1), rows)
+    per_key = np.bincount(pair.astype(np.int64) * k + reached[left], minlength=len(distinct) * k)
+    hit = np.flatnonzero(per_key)
+    which, furthest = np.divmod(hit, k)
+
+    def values(col: str) -> np.ndarray:  # missing as NaN, as a gather of the column gives it
+        out = distinct[col].to_numpy(dtype=object, copy=True)
+        out[pd.isna(out)] = np.nan
+        return np.asarray(out[which])
+
+    return pd.DataFrame(
         {
             name: np.asarray(labels, dtype=object)[furthest - 1],
-            f"{name}_index": furthest,
-            f"last_{by_column}": events[by_column].iloc[rows].to_numpy(dtype=object),  # gather, then convert
-            "last_event": events[names["event"]].iloc[rows].to_numpy(dtype=object),
+            f"{name}_index": furthest.astype(np.int64),
+            f"last_{by_column}": values("by"),
+            "last_event": values("event"),
+            "users": per_key[hit].astype(np.int64),
         }
     )
-    keys = list(table.columns)
-    return table.groupby(keys, sort=False, dropna=False).size().rename("users").reset_index()
 
 
 def _drop_off_table(counts: pd.DataFrame) -> pd.DataFrame:
@@ -1171,7 +1183,9 @@ def _drop_off_table(counts: pd.DataFrame) -> pd.DataFrame:
     out = counts.groupby(keys, sort=False, dropna=False)["users"].sum().reset_index()
     out["users"] = out["users"].astype(np.int64)
     out["share"] = out["users"] / out.groupby(index)["users"].transform("sum")
-    labels = [out[c].astype(str).to_numpy() for c in reversed(keys[2:])]
+    # (a missing value sorts as the empty text: pandas' str keeps it missing, unorderable)
+    labels = [out[c].astype(object).where(out[c].notna(), "").astype(str).to_numpy(dtype=object)
+              for c in reversed(keys[2:])]
     order = np.lexsort((*labels, -out["users"].to_numpy(), out[index].to_numpy()))
     return out.iloc[order].reset_index(drop=True)
 
@@ -1254,7 +1268,7 @@ def _priority_counts(
             "touchpoint": np.asarray(tps, dtype=object),
             "users": met.sum(axis=0).astype(np.int64),
             "conv_users": met[converted_user].sum(axis=0).astype(np.int64),
-            "events": np.bincount(tp_codes, minlength=n_tp).astype(np.int64),
+            "events": _counts(tp_codes, n_tp),
             "exits": exits.astype(np.int64),
         }
     )
@@ -1268,6 +1282,15 @@ def _priority_counts(
         seen = _pairs_seen(tp_codes, np.remainder(ph_codes, len(ph_names) + 1), n_tp, len(ph_names) + 1)[:, :-1]
         counts["phases_seen"] = (seen * (1 << np.arange(len(ph_names), dtype=np.int64))).sum(axis=1)
     return counts, n_users, int(converted_user.sum()), phase_names
+
+
+def _counts(codes: np.ndarray, n: int) -> np.ndarray:
+    """``np.bincount(codes, minlength=n)`` (int64) of narrow codes, a block of rows at
+    a time: bincount would first copy them all into a full-length int64 array."""
+    out = np.zeros(n, dtype=np.int64)
+    for start in range(0, len(codes), _BLOCK):  # a loop over blocks of rows
+        out += np.bincount(codes[start : start + _BLOCK], minlength=n)
+    return out
 
 
 def _pairs_seen(a: np.ndarray, b: np.ndarray, n_a: int, n_b: int) -> np.ndarray:
