@@ -497,8 +497,9 @@ def test_the_sort_sessionize_made_gives_the_same_people(
         return out.sort_values(funnels._ANCHOR, ignore_index=True)
 
     own = people(None)
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp:  # (and the running counts in blocks of 3 rows)
         mp.setattr(funnels, "PARALLEL_ROWS", 0 if two_threads else 10**12)
+        mp.setattr(funnels, "_BLOCK", 3)
         given = people(sort)
     pd.testing.assert_frame_equal(given, own)
     assert len(given) == len(set(given[funnels._ANCHOR]))  # one row a person

@@ -771,10 +771,9 @@ def _people_rows_sorted(
     by person and the sort of each part (0.06 + 0.24 s)."""
     order, starts = sort
     packed = masks.bits[order]  # the step bits in sorted order
-    user_at = np.flatnonzero(starts)  # each user's first sorted position
+    n_users = int(np.count_nonzero(starts))
     if mode == "strict":  # strict funnels see every event
         user = np.cumsum(starts, dtype=_position_type(len(order)))
-        user -= 1
     else:
         keep = packed != 0
         if excl is not None:
@@ -782,9 +781,9 @@ def _people_rows_sorted(
         pos = np.flatnonzero(keep)
         del keep
         order, packed = order[pos], packed[pos]
-        user = np.searchsorted(user_at, pos, side="right").astype(_position_type(len(user_at)))
-        user -= 1
+        user = _starts_up_to(starts, pos)
         del pos
+    user -= 1  # users numbered from 0 in sorted order
     n, k = len(order), len(masks)
     cut = int(np.searchsorted(user, user[n // 2])) if n else 0  # the middle user's first position
     parts = [(0, cut), (cut, n)] if n >= PARALLEL_ROWS and 0 < cut < n else [(0, n)]
@@ -792,7 +791,7 @@ def _people_rows_sorted(
     def people(part: tuple[int, int]) -> pd.DataFrame:
         u, o = user[part[0] : part[1]], order[part[0] : part[1]]
         t = _TimesAt(times, o)
-        s = _Sorted(o, u, t, _tie_starts(u, t) if mode != "strict" else _NO_TIES, None, len(user_at))
+        s = _Sorted(o, u, t, _tie_starts(u, t) if mode != "strict" else _NO_TIES, None, n_users)
         anchors, reached, chain = _chains(s, masks, window_ns, mode, excl, packed[part[0] : part[1]])
         return _per_user(s, events, anchors, reached, chain, k, by_list, rows)
 
@@ -800,6 +799,21 @@ def _people_rows_sorted(
         return people(parts[0])
     with ThreadPoolExecutor(2) as pool:
         return _concat_people(list(pool.map(people, parts)))
+
+
+def _starts_up_to(starts: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """For each of the ascending positions ``pos``, how many of ``starts`` are True up to
+    and including it: a running count a block at a time (no full-length array of
+    counts; a binary search per position took 0.07 s for 2.9M of 10M rows)."""
+    out = np.empty(len(pos), dtype=_position_type(len(starts)))
+    done, carry = 0, 0
+    for start in range(0, len(starts), _BLOCK):  # a loop over blocks of rows
+        counts = np.cumsum(starts[start : start + _BLOCK], dtype=out.dtype)
+        until = int(np.searchsorted(pos, start + len(counts)))  # the positions in this block
+        np.add(counts[pos[done:until] - start], carry, out=out[done:until])
+        carry += int(counts[-1])
+        done = until
+    return out
 
 
 def _concat_people(tables: list[pd.DataFrame]) -> pd.DataFrame:
