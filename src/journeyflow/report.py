@@ -648,10 +648,11 @@ def _stage_sessions(run: _Run) -> str | None:
 
     # the table is built and written a slice at a time on the background thread: only
     # each session's rows are held meanwhile (80 MB at 10M events, against 255 MB for
-    # the whole table); the events are checked and the sessions found here
-    parts = _session_parts(run.events, conversion=list(run.config.conversion.events), rows=_PARQUET_ROWS,
-                           index=run.session_index)
-    run.write_later(lambda: _write_parquet_parts(parts, run.tmp / "sessions.parquet"), "sessions.parquet")
+    # the whole table); the sessions' sums are found there too (0.15 s at 10M events)
+    events, index, conversion = run.events, run.session_index, list(run.config.conversion.events)
+    run.write_later(lambda: _write_parquet_parts(
+        _session_parts(events, conversion=conversion, rows=_PARQUET_ROWS, index=index), run.tmp / "sessions.parquet"
+    ), "sessions.parquet")
     return None
 
 
