@@ -130,6 +130,38 @@ def test_matches_the_slow_rule_and_ignores_row_order(rows: list[tuple[str, int, 
     assert np.array_equal(a.astype(object).fillna("-").to_numpy(), b.astype(object).fillna("-").to_numpy())
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.one_of(st.none(), _EV), st.sampled_from([None, "search", "blog", "webshop", "unknown"])),
+             min_size=1, max_size=40),
+    st.sampled_from([*BUILTIN_MODELS, "custom"]),
+    st.booleans(),
+)
+def test_phase_masks_of_categoricals_equal_the_hashed_rows(rows: list[tuple[str | None, str | None]], name: str,
+                                                           with_touchpoint: bool) -> None:
+    """Categorical events and touchpoints get their masks from a table over the
+    categories (in blocks of 3 rows here), the same as from the hashed distinct rows,
+    missing values and unused categories included."""
+    from unittest import mock
+
+    from journeyflow import phases
+
+    model = (jf.PhaseModel("c", ("a", "b"), touchpoints={"search": ["a"], "blog": ["a", "b"]},
+                           events={"purchase": ["b"], "blog_view": ["a", "b"]}) if name == "custom" else BUILTIN_MODELS[name])
+    m = phases.get_model(model)
+    keys = pd.DataFrame(rows, columns=["event", "touchpoint"]).astype("category")
+    keys["event"] = keys["event"].cat.add_categories(["never_seen"])
+    if not with_touchpoint:
+        keys = keys[["event"]]
+    with mock.patch.object(phases, "_ROW_BLOCK", 3):
+        direct = phases._categorical_masks(m, keys, {k: m.mask(v) for k, v in m.events.items()},
+                                           {k: m.mask(v) for k, v in m.touchpoints.items()})
+    with mock.patch.object(phases, "_categorical_masks", lambda *a: None):
+        hashed = phases._phase_masks(m, keys)
+    assert direct is not None and direct.dtype == hashed.dtype
+    assert direct.tolist() == hashed.tolist()
+
+
 def test_masks_and_sort_on_two_threads_equal_one_thread() -> None:
     """Large logs find the phase masks and the (user, time) sort on two threads: the same phases."""
     from unittest import mock

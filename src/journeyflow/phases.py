@@ -34,6 +34,7 @@ from ._encode import (
     boundaries,
     factorize_rows,
     factorize_sorted,
+    narrow_codes,
     sort_groups,
     time_ns,
 )
@@ -387,17 +388,58 @@ def _running_max_at(
 def _phase_masks(m: PhaseModel, keys: pd.DataFrame) -> np.ndarray:
     """Per row, the bit mask of the phases its event (else its touchpoint) maps to,
     looked up once per distinct (event, touchpoint)."""
-    codes, uniques = factorize_rows(keys)
     ev_masks = {k: m.mask(v) for k, v in m.events.items()}
     tp_masks = {k: m.mask(v) for k, v in m.touchpoints.items()}
+    direct = _categorical_masks(m, keys, ev_masks, tp_masks)
+    if direct is not None:
+        return direct
+    codes, uniques = factorize_rows(keys)
     ev_u = uniques.iloc[:, 0].astype(object).map(ev_masks)
     if uniques.shape[1] > 1:
         tp_u = uniques.iloc[:, 1].astype(object).map(tp_masks)
         ev_u = ev_u.fillna(tp_u)
-    n_ph = len(m.phases)
-    narrow = np.uint8 if n_ph <= 8 else np.uint16 if n_ph <= 16 else np.uint32 if n_ph <= 32 else np.int64
-    mask_u = ev_u.fillna(0).to_numpy(dtype=np.int64).astype(narrow)  # per row: 1-2 bytes, not 8
+    mask_u = ev_u.fillna(0).to_numpy(dtype=np.int64).astype(_mask_type(len(m.phases)))  # per row: 1-2 bytes, not 8
     return np.asarray(mask_u[codes])
+
+
+def _mask_type(n_phases: int) -> type[np.integer[Any]]:
+    """The narrowest integer type of a bit mask of ``n_phases`` phases (1-2 bytes a row)."""
+    return np.uint8 if n_phases <= 8 else np.uint16 if n_phases <= 16 else np.uint32 if n_phases <= 32 else np.int64
+
+
+def _categorical_masks(
+    m: PhaseModel, keys: pd.DataFrame, ev_masks: Mapping[Any, int], tp_masks: Mapping[Any, int]
+) -> np.ndarray | None:
+    """:func:`_phase_masks` when the key columns are categoricals with few combinations:
+    a mask per combination of their categories (the event's, else the touchpoint's,
+    else none), then one lookup per row of the packed codes, a block of rows at a time
+    (no hashing of the rows: at 10M events ~0.04 s instead of ~0.15 s). None otherwise."""
+    if not all(isinstance(keys[c].dtype, pd.CategoricalDtype) for c in keys.columns):
+        return None
+    cols = [narrow_codes(keys[c]) for c in keys.columns]  # (a missing value's code -1 indexes the last entry)
+    sizes = [len(u) for _, u in cols]
+    if int(np.prod(sizes)) > 1 << 16:
+        return None
+    ev = [ev_masks.get(u) if u is not None else None for u in cols[0][1]]
+    tp = [tp_masks.get(u) if u is not None else None for u in cols[1][1]] if len(cols) > 1 else [None]
+    table = np.array([[e if e is not None else t if t is not None else 0 for t in tp] for e in ev], dtype=np.int64)
+    flat = table.astype(_mask_type(len(m.phases))).ravel()
+    n = len(keys)
+    out = np.empty(n, dtype=flat.dtype)
+    for start in range(0, n, _ROW_BLOCK):  # a loop over blocks of rows
+        key = cols[0][0][start : start + _ROW_BLOCK].astype(np.int32)
+        key[key < 0] += sizes[0]
+        if len(cols) > 1:
+            key *= sizes[1]
+            second = cols[1][0][start : start + _ROW_BLOCK].astype(np.int32)
+            second[second < 0] += sizes[1]
+            key += second
+        out[start : start + _ROW_BLOCK] = flat[key]
+    return out
+
+
+#: Rows per block where phase masks are looked up.
+_ROW_BLOCK = 1 << 20
 
 
 def assign_phases(
