@@ -184,6 +184,7 @@ class _Run:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     durations: Any = None
     journeys: Any = None
+    paths: Any = None  # the journeys' distinct paths (attribution.merged_paths), found while the writer ends
     attribution: pd.DataFrame | None = None
     funnel_people: tuple[list[str], pd.DataFrame, list[str]] | None = None  # steps, per-person rows, labels
     event_names: set[str] | None = None  # the event names that occur (for the funnel steps)
@@ -663,7 +664,13 @@ _PARQUET_ROWS = 1 << 19
 def _stage_writing(run: _Run) -> str | None:
     """Wait for the files written in the background (sessions.parquet), then let the
     events go: the summary's counts of them are taken here, and the attribution that
-    follows reuses their memory (10M events: about 600 MB)."""
+    follows reuses their memory (10M events: about 600 MB). Meanwhile (a core is idle
+    while the writer ends) the journeys' identical paths are merged for the attribution:
+    0.1-0.2 s at 10M events, little memory."""
+    if run.writes and run.journeys is not None and not _missing("attribute"):
+        from .attribution.bootstrap import merged_paths
+
+        run.paths = merged_paths(run.journeys)
     run.finish_writes()
     if run.events is not None and "events_used" not in run.counts:
         run.counts = _event_counts(run)
@@ -874,7 +881,13 @@ def _stage_attribution(run: _Run) -> str | None:
             run.notes["attribution_ci"] = "no intervals: journeyflow.Bootstrap is not available"
         else:
             ci = _call(boot, n_resamples=a.n_resamples, seed=a.seed, level=a.level)
-    table = _public("attribute")(run.journeys, models=_models(run.config), ci=ci)
+    if run.paths is not None:  # (merged already: jf.attribute from its parts)
+        from .attribution import attribute_parts, resolve_models
+
+        paths, run.paths = run.paths, None
+        table = attribute_parts(paths, run.journeys, resolve_models(_models(run.config)), ci=ci)
+    else:
+        table = _public("attribute")(run.journeys, models=_models(run.config), ci=ci)
     run.attribution = table
     _write_table(run, table, "attribution.csv")
     return None

@@ -106,9 +106,7 @@ def attribute(
     """
     if not isinstance(journeys, Journeys):
         raise InputTypeError(f"journeys must be a jf.Journeys; got {describe(journeys)}.")
-    if isinstance(models, (str, AttributionModel)):
-        models = [models]
-    fitted = [_resolve(spec) for spec in models]
+    fitted = resolve_models(models)
     paths = merged_paths(journeys) if any(type(m) in PATH_ONLY for m in fitted) else journeys
     return attribute_parts(paths, journeys, fitted, ci=ci)
 
@@ -116,6 +114,13 @@ def attribute(
 #: From this many journeys on, :func:`attribute_parts` fits the models on a second
 #: thread while the bootstrap resamples on this one.
 _PARALLEL_PATHS = 1 << 17
+
+
+def resolve_models(models: Sequence[str | AttributionModel] | str | AttributionModel) -> list[AttributionModel]:
+    """Model instances from names (a fresh instance each) or instances (as they are)."""
+    if isinstance(models, (str, AttributionModel)):
+        models = [models]
+    return [_resolve(spec) for spec in models]
 
 
 def attribute_parts(
