@@ -452,12 +452,13 @@ def _session_rows(
     if index is None:  # each session's first and last event, and its size
         first, last, counts = first_last_rows(code, times)
         assert last is not None and counts is not None
-    else:
+        table_codes = code[first]
+    else:  # sessionize's: session i's rows at entry i (no gather of the ids)
         first, last, counts = index
+        table_codes = np.arange(len(first), dtype=np.int64)
     narrow = np.int32 if len(events) < 2**31 - 1 else np.int64
     # per-session sums over the few rows that carry something: bincounts, no gather
     span = int(code.max()) + 1
-    table_codes = code[first]
     same = code.dtype == sid.dtype and code.ctypes.data == sid.ctypes.data  # the ids are their codes (from 0)
     revenue = None
     if "revenue" in names:
