@@ -335,3 +335,21 @@ def test_block_half_splits_at_a_block_boundary_near_the_middle(n: int, block: in
     assert half == n or half % block == 0
     assert half >= n // 2  # the first half holds at least half the rows
     assert half == n or half < n // 2 + block  # and less than a block more
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Amsterdam"])
+def test_time_ns_gives_utc_nanoseconds_and_refuses_missing_times(tz: str | None) -> None:
+    """int64 nanoseconds since the epoch in UTC (naive times taken as UTC), and a clear
+    error for a missing time (NaT), wherever it is."""
+    from journeyflow.exceptions import DataError
+
+    stamps = pd.Series(pd.to_datetime(["2026-01-01 10:00", "2026-03-29 01:30", "1969-12-31 23:59:59.5"], format="ISO8601"))
+    expected = [1767261600000000000, 1774747800000000000, -500000000]
+    if tz is not None:
+        stamps = stamps.dt.tz_localize("UTC").dt.tz_convert(tz)
+    assert _encode.time_ns(stamps).tolist() == expected
+    for at in range(3):
+        gap = stamps.copy()
+        gap.iloc[at] = pd.NaT
+        with pytest.raises(DataError, match="NaT"):
+            _encode.time_ns(gap)

@@ -769,7 +769,7 @@ def time_ns(values: Any) -> np.ndarray:
         if arr.dtype != np.dtype("datetime64[ns]"):
             arr = arr.astype("datetime64[ns]")
         out = arr.view(np.int64)
-    if out.size and (out == np.iinfo(np.int64).min).any():
+    if out.size and int(out.min()) == np.iinfo(np.int64).min:  # NaT (a minimum: no temporary mask)
         raise DataError("timestamps contain missing values (NaT); validate the events first.")
     return np.asarray(out, dtype=np.int64)
 
