@@ -591,6 +591,8 @@ def validate_events(
     column = np.full(n, -1, dtype=np.int8)  # index into the checked columns
 
     def mark(mask: np.ndarray, code: RejectReason, col: int) -> None:
+        if not mask.any():  # the usual case: one pass that stops at the first hit, no temporaries
+            return
         m = mask & (reason < 0)
         reason[m] = _REASONS.index(code.value)
         column[m] = col
@@ -600,8 +602,9 @@ def validate_events(
     ns, null_ts, bad_ts = _parse_timestamps(frame[names["timestamp"]], timestamp_unit, timezone)
     mark(null_ts, RejectReason.NULL_TIMESTAMP, 1)
     mark(bad_ts, RejectReason.UNPARSABLE_TIMESTAMP, 1)
-    outside = (ns < MIN_TIMESTAMP.value) | (ns >= MAX_TIMESTAMP.value)
-    mark(outside & ~null_ts & ~bad_ts, RejectReason.TIMESTAMP_OUT_OF_RANGE, 1)
+    if len(ns) and (int(ns.min()) < MIN_TIMESTAMP.value or int(ns.max()) >= MAX_TIMESTAMP.value):
+        outside = (ns < MIN_TIMESTAMP.value) | (ns >= MAX_TIMESTAMP.value)  # (rows in range: two reductions only)
+        mark(outside & ~null_ts & ~bad_ts, RejectReason.TIMESTAMP_OUT_OF_RANGE, 1)
     mark(_blank(frame[names["event"]]), RejectReason.NULL_EVENT, 2)
     revenue = None
     if "revenue" in names:
