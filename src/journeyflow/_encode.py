@@ -708,10 +708,9 @@ def _argsort_text(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     n = len(arr)
     if n < 2:
         return np.arange(n, dtype=np.int64)
-    width = 8 if pa.types.is_large_string(arr.type) else 4
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if width == 8 else np.int32, count=n + 1,
-                            offset=arr.offset * width).astype(np.int64)
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None else np.zeros(0, np.uint8)
+    view, bytes_ = string_buffers(arr)
+    offsets = view.astype(np.int64)
+    data = np.zeros(0, np.uint8) if bytes_ is None else bytes_
     starts, lengths = offsets[:-1], np.diff(offsets)
     key = _text_word(data, starts, lengths, 0)
     order = np.argsort(key).astype(np.int64)  # (not stable: ties are ordered below)

@@ -156,6 +156,7 @@ def _sort(
 
 #: ``tie_start`` of a :class:`_Sorted` that has none (strict funnels step to the next event).
 _NO_TIES = np.zeros(0, dtype=np.int64)
+_NO_TIES.flags.writeable = False  # (shared)
 
 
 def _tie_starts(u: np.ndarray, t: _TimesAt) -> np.ndarray:

@@ -494,12 +494,11 @@ def _session_table(events: pd.DataFrame, found: _SessionRows, part: slice) -> pd
         return values.iloc[first].reset_index(drop=True)
 
     start, end = found.times[first], found.times[last]
-    utc = pd.DatetimeTZDtype("ns", "UTC")
     cols: dict[str, Any] = {
         "session_id": found.ids[part].astype(np.int64),
         "user_id": take_rows(events[names["user_id"]], first),
-        "start": pd.Series(start.view("datetime64[ns]"), copy=False).dt.tz_localize("UTC").astype(utc),
-        "end": pd.Series(end.view("datetime64[ns]"), copy=False).dt.tz_localize("UTC").astype(utc),
+        "start": pd.Series(start.view("datetime64[ns]"), copy=False).dt.tz_localize("UTC"),
+        "end": pd.Series(end.view("datetime64[ns]"), copy=False).dt.tz_localize("UTC"),
         "duration": np.subtract(end, start).view("timedelta64[ns]"),
         "n_events": found.counts[part].astype(np.int64),
         "landing_event": at(names["event"]),
